@@ -1,0 +1,1 @@
+"""lsg-tf: interpretable CNNs with Label-Sensitive Gates (class-specific filters)."""

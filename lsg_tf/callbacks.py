@@ -1,0 +1,90 @@
+"""Training callbacks: per-epoch history + resumable checkpoints, gate image logging.
+
+The path schedule callback lives beside the model (``lsg_tf.model.PathSchedule``),
+which adds it to every ``fit``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import numpy as np
+
+from lsg_tf import run_io
+
+
+def namespaced(logs: dict) -> dict:
+    """Keras logs -> ``train/<name>`` and ``test/<name>`` keys (``val_x`` is the test set)."""
+    out = {}
+    for key, value in logs.items():
+        if key.startswith("val_"):
+            out["test/" + key[4:]] = float(value)
+        else:
+            out["train/" + key] = float(value)
+    return out
+
+
+class RunRecorder(keras.callbacks.Callback):
+    """Appends every epoch's metrics to ``history`` and checkpoints the run.
+
+    Args:
+        run_dir: the run folder.
+        history: the history so far (from a resumed checkpoint, or empty); it is
+            extended in place, one list per metric plus ``epoch``, ``path`` and
+            ``epoch_seconds``.
+        wall_time: training seconds already spent before this ``fit`` (resume).
+        checkpoint: save weights + optimizer states after every epoch.
+    """
+
+    def __init__(self, run_dir: str, history: dict, wall_time: float = 0.0,
+                 checkpoint: bool = True):
+        super().__init__()
+        self.run_dir = run_dir
+        self.history = history
+        self.wall_time = wall_time
+        self.checkpoint = checkpoint
+        self._epoch_start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self._epoch_start
+        self.wall_time += seconds
+        row = {"epoch": epoch, "path": self.model.training_path, "epoch_seconds": seconds}
+        row.update(namespaced(logs or {}))
+        for key, value in row.items():
+            self.history.setdefault(key, []).append(value)
+        if self.checkpoint:
+            run_io.save_checkpoint(self.run_dir, self.model, epoch, self.history, self.wall_time)
+
+
+class GateImageLogger(keras.callbacks.Callback):
+    """Writes the gate heatmap to TensorBoard as an image after every epoch."""
+
+    def __init__(self, log_dir: str, class_names=None):
+        super().__init__()
+        self.log_dir = log_dir
+        self.class_names = class_names
+        self._writer = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        import tensorflow as tf
+
+        from lsg_tf import plots
+
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+        gate = np.asarray(self.model.gate.numpy())
+        image = plots.figure_to_rgb(plots.gate_figure(gate, self.class_names,
+                                                      title=f"gate after epoch {epoch}"))
+        with self._writer.as_default():
+            tf.summary.image("gate", image[None], step=epoch)
+            tf.summary.histogram("gate_values", gate, step=epoch)
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

@@ -1,0 +1,126 @@
+r"""Train a CNN with Label-Sensitive Gates (or its STD baseline).
+
+  python -m lsg_tf.train --flagfile=cifar.flags --output_dir=runs/cifar-lsg
+  python -m lsg_tf.train --flagfile=fashion.flags --scheme=std --output_dir=runs/fashion-std
+
+Later flags override earlier ones (also those from flagfiles). Rerunning the same
+command after an interruption resumes from the last completed epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from absl import app, flags
+
+from lsg_tf.schedule import SCHEMES
+
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Run folder to write (or resume).")
+# Data.
+_DATASET = flags.DEFINE_string(
+    "dataset", "fashion_mnist",
+    "fashion_mnist (IDX files, offline default), image_folder (needs --data_dir), "
+    "or a TFDS name such as cifar10 / tfds:cifar100.")
+_DATA_DIR = flags.DEFINE_string(
+    "data_dir", None, "Image-folder root, IDX folder, or TFDS data dir.")
+_CACHE_DIR = flags.DEFINE_string("cache_dir", None, "Cache of decoded image-folder arrays.")
+_IMAGE_SIZE = flags.DEFINE_integer("image_size", None, "Resize image-folder images to this square size.")
+_TRAIN_SUBSET = flags.DEFINE_integer("train_subset", None, "Stratified, seeded training subset size.")
+_TEST_SUBSET = flags.DEFINE_integer("test_subset", None, "Stratified, seeded test subset size.")
+_AUGMENT = flags.DEFINE_enum("augment", "auto", ["auto", "none", "flip", "crop_flip"],
+                             "Training augmentation; auto picks crop_flip for CIFAR/MNIST-sized images.")
+# Network and optimisation.
+_MODEL = flags.DEFINE_string(
+    "model", "resnet20", "resnet20, alexnet_cifar, resnet152_top2, or keras:<ApplicationName>.")
+_BACKBONE_WEIGHTS = flags.DEFINE_string(
+    "backbone_weights", None, "imagenet, a local weights file, or empty for random init.")
+_EPOCHS = flags.DEFINE_integer("epochs", 10, "Training epochs.", lower_bound=1)
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 128, "Global batch size.", lower_bound=1)
+_OPTIMIZER = flags.DEFINE_enum("optimizer", "sgd", ["sgd", "adam", "adamw"], "Network optimizer.")
+_LEARNING_RATE = flags.DEFINE_float("learning_rate", 0.1, "Initial learning rate.", lower_bound=0)
+_MOMENTUM = flags.DEFINE_float("momentum", 0.9, "SGD momentum.", lower_bound=0, upper_bound=0.999)
+_LR_SCHEDULE = flags.DEFINE_enum("lr_schedule", "cosine", ["constant", "step", "cosine"],
+                                 "step: x0.1 at 50% and 75% of training; cosine: decay to 0.")
+_WEIGHT_DECAY = flags.DEFINE_float(
+    "weight_decay", 0.0, "L2 coefficient on conv and classifier kernels (loss += wd*||w||^2).",
+    lower_bound=0)
+# LSG (paper section 3, Algorithm 1).
+_SCHEME = flags.DEFINE_enum("scheme", "alternate", list(SCHEMES),
+                            "alternate (Algorithm 1), joint (footnote 1), std (baseline).")
+_PERIOD = flags.DEFINE_integer("period", 3, "Alternating cycle length in epochs.", lower_bound=1)
+_PHASE = flags.DEFINE_integer("phase", 1, "Epoch of each cycle that trains the LSG path.",
+                              lower_bound=0)
+_WARMUP = flags.DEFINE_integer("warmup_epochs", 0, "STD-only epochs before the scheme starts.",
+                               lower_bound=0)
+_LSG_WEIGHT = flags.DEFINE_float("lsg_weight", 1.0, "lambda of Eq. 3.", lower_bound=0)
+_SPARSITY_FORM = flags.DEFINE_enum("sparsity_form", "abs", ["abs", "hinge"],
+                                   "abs: a*| |G|_1 - s |; hinge: a*max(0, |G|_1 - s).")
+_SPARSITY_COEF = flags.DEFINE_float(
+    "sparsity_coefficient", 0.01, "a of Eq. 2, raw units (per-entry gradient of the term).",
+    lower_bound=0)
+_DENSITY_TARGET = flags.DEFINE_float(
+    "density_target", None,
+    "Target density |G|_1/(C*K) in [1/C, 1]; s = target*C*K. Default min(1, 1.5/C).",
+    lower_bound=0, upper_bound=1)
+_FIXED_GATE = flags.DEFINE_string(
+    "fixed_gate", None, "Train with a fixed gate: 'PER_CLASS,SHARED' (appendix C: 6,4) or a .npy file.")
+_GATE_OPTIMIZER = flags.DEFINE_enum("gate_optimizer", "adam", ["same", "sgd", "adam"],
+                                    "Optimizer of G; 'same' uses the network optimizer.")
+_GATE_LR = flags.DEFINE_float("gate_learning_rate", 0.01, "Learning rate of G's optimizer.",
+                              lower_bound=0)
+# Run.
+_SEED = flags.DEFINE_integer("seed", 0, "Seed for initialisation, data order and augmentation.")
+_STRATEGY = flags.DEFINE_enum("strategy", "default", ["default", "mirrored"],
+                              "mirrored: MirroredStrategy over GPUs, or logical CPUs without GPUs.")
+_CPU_REPLICAS = flags.DEFINE_integer("cpu_replicas", 2, "Logical CPU replicas for mirrored on CPU.",
+                                     lower_bound=1)
+_JIT = flags.DEFINE_bool("jit_compile", False, "XLA-compile the train step (single device only).")
+_VALIDATION_FREQ = flags.DEFINE_integer("validation_freq", 1, "Evaluate the test set every N epochs.",
+                                        lower_bound=1)
+_VERBOSE = flags.DEFINE_integer("verbose", 1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line.")
+
+flags.register_multi_flags_validator(
+    ["phase", "period"], lambda f: f["phase"] < f["period"],
+    message="--phase must be smaller than --period")
+flags.register_multi_flags_validator(
+    ["strategy", "jit_compile"], lambda f: not (f["strategy"] == "mirrored" and f["jit_compile"]),
+    message="--jit_compile does not work with --strategy=mirrored")
+
+
+def config_from_flags():
+    """The :class:`TrainConfig` of the parsed flags."""
+    from lsg_tf.training import TrainConfig
+
+    values = {f.name: flags.FLAGS[f.name].value for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**values)
+
+
+def flagfile_text(config) -> str:
+    """The resolved flags as a flagfile that reproduces the run."""
+    lines = ["# Resolved flags of this run: python -m lsg_tf.train --flagfile=flags.txt"]
+    for name, value in dataclasses.asdict(config).items():
+        if value is not None:
+            lines.append(f"--{name}={str(value).lower() if isinstance(value, bool) else value}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    from lsg_tf import run_io, training  # import TensorFlow after parsing: fast --help
+
+    # Logical CPU devices for MirroredStrategy must exist before TF initialises.
+    strategy = training.make_strategy(_STRATEGY.value, _CPU_REPLICAS.value)
+    config = config_from_flags()
+    os.makedirs(config.output_dir, exist_ok=True)
+    run_io.write_text(os.path.join(config.output_dir, run_io.FLAGS_FILE), flagfile_text(config))
+    metrics = training.train(config, strategy=strategy)
+    print(f"test accuracy {metrics['test/accuracy']:.4f}  test CE "
+          f"{metrics['test/cross_entropy']:.4f}  gate density {metrics['gate_density']:.4f}  "
+          f"-> {config.output_dir}")
+
+
+if __name__ == "__main__":
+    flags.mark_flag_as_required("output_dir")
+    app.run(main)

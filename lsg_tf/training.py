@@ -1,0 +1,256 @@
+"""One training run, from a configuration to a finished run folder (library side of ``train``).
+
+The CLI (``python -m lsg_tf.train``) only turns flags into a :class:`TrainConfig`
+and calls :func:`train`; everything here is usable from Python.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from lsg_tf import backbones, data, run_io
+from lsg_tf import gate as gate_lib
+from lsg_tf.callbacks import GateImageLogger, RunRecorder
+from lsg_tf.model import LSGModel
+from lsg_tf.schedule import Schedule
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+GATE_OPTIMIZERS = ("same", "sgd", "adam")
+LR_SCHEDULES = ("constant", "step", "cosine")
+STRATEGIES = ("default", "mirrored")
+# Settings that may change when a run is resumed; anything else must match.
+_RESUMABLE_FIELDS = ("epochs", "verbose", "cache_dir", "data_dir", "strategy", "cpu_replicas")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything that defines a training run. Field meanings match the CLI flags."""
+
+    output_dir: str
+    dataset: str = "fashion_mnist"
+    data_dir: str | None = None
+    cache_dir: str | None = None
+    image_size: int | None = None
+    train_subset: int | None = None
+    test_subset: int | None = None
+    augment: str = "auto"
+    model: str = "resnet20"
+    backbone_weights: str | None = None
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    learning_rate: float = 0.1
+    momentum: float = 0.9
+    lr_schedule: str = "cosine"
+    weight_decay: float = 0.0
+    scheme: str = "alternate"
+    period: int = 3
+    phase: int = 1
+    warmup_epochs: int = 0
+    lsg_weight: float = 1.0
+    sparsity_form: str = "abs"
+    sparsity_coefficient: float = 0.01
+    density_target: float | None = None
+    fixed_gate: str | None = None
+    gate_optimizer: str = "adam"
+    gate_learning_rate: float = 0.01
+    seed: int = 0
+    strategy: str = "default"
+    cpu_replicas: int = 2
+    jit_compile: bool = False
+    validation_freq: int = 1
+    verbose: int = 1
+
+    def __post_init__(self):
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("gate_optimizer", self.gate_optimizer, GATE_OPTIMIZERS)
+        _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _check_choice("strategy", self.strategy, STRATEGIES)
+        for name in ("epochs", "batch_size", "validation_freq", "cpu_replicas"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        for name in ("learning_rate", "gate_learning_rate"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        gate_lib.check_sparsity_form(self.sparsity_form)
+        self.schedule()  # validates scheme, period, phase, warm-up
+
+    def schedule(self) -> Schedule:
+        return Schedule(self.scheme, self.period, self.phase, self.warmup_epochs)
+
+
+def make_strategy(name: str, cpu_replicas: int = 2) -> tf.distribute.Strategy:
+    """``default`` or ``mirrored`` (all GPUs; without GPUs, ``cpu_replicas`` logical CPUs).
+
+    On CPU-only machines the logical devices must be configured before TensorFlow
+    initialises its devices: call this before any other TensorFlow work.
+    """
+    _check_choice("strategy", name, STRATEGIES)
+    if name == "default":
+        return tf.distribute.get_strategy()
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return tf.distribute.MirroredStrategy()
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
+    except RuntimeError as err:
+        if len(tf.config.list_logical_devices("CPU")) != cpu_replicas:
+            raise RuntimeError(
+                "strategy=mirrored on CPU must be set up before TensorFlow initialises "
+                f"its devices ({err})") from None
+    return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(cpu_replicas)])
+
+
+def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
+          extra_callbacks=()) -> dict:
+    """Trains (or resumes) the run of ``config`` and writes its run folder.
+
+    Rerunning a finished or interrupted run continues from its last completed epoch
+    with the same weights, gate, optimizer states and schedule phase.
+
+    Returns:
+        The final metrics (also written to ``metrics.json``).
+    """
+    run_dir = config.output_dir
+    os.makedirs(run_dir, exist_ok=True)
+    _check_resumable(run_dir, config)
+    run_io.write_json(os.path.join(run_dir, run_io.CONFIG_FILE), dataclasses.asdict(config))
+    strategy = strategy or tf.distribute.get_strategy()
+
+    splits = data.load_dataset(config.dataset, data_dir=config.data_dir,
+                               image_size=(config.image_size,) * 2 if config.image_size else None,
+                               cache_dir=config.cache_dir)
+    splits = data.apply_subsets(splits, config.train_subset, config.test_subset, config.seed)
+    augment = data.default_augmentation(splits) if config.augment == "auto" else config.augment
+    steps = data.steps_per_epoch(len(splits.x_train), config.batch_size)
+    mean, std = splits.channel_stats()
+
+    keras.utils.set_random_seed(config.seed)
+    with strategy.scope():
+        backbone = backbones.build_backbone(config.model, splits.image_shape,
+                                            weights=config.backbone_weights,
+                                            weight_decay=config.weight_decay, seed=config.seed)
+        num_filters = backbones.feature_channels(backbone)
+        fixed = (gate_lib.parse_fixed_gate(config.fixed_gate, splits.num_classes, num_filters)
+                 if config.fixed_gate else None)
+        model = LSGModel(
+            backbone, splits.num_classes, schedule=config.schedule(),
+            lsg_weight=config.lsg_weight, sparsity_coefficient=config.sparsity_coefficient,
+            density_target=config.density_target, sparsity_form=config.sparsity_form,
+            fixed_gate=fixed, input_mean=mean, input_std=std,
+            class_names=splits.class_names, classifier_l2=config.weight_decay)
+        model.compile(optimizer=make_optimizer(config, steps),
+                      gate_optimizer=make_gate_optimizer(config),
+                      jit_compile=config.jit_compile)
+        initial_epoch, history, wall_time = run_io.load_checkpoint(run_dir, model)
+
+    if initial_epoch < config.epochs:
+        if config.verbose and initial_epoch:
+            print(f"Resuming {run_dir} at epoch {initial_epoch + 1}/{config.epochs}")
+        train_ds = data.make_train_dataset(splits.x_train, splits.y_train, config.batch_size,
+                                           seed=config.seed, augment=augment,
+                                           start_epoch=initial_epoch)
+        test_ds = data.make_eval_dataset(splits.x_test, splits.y_test, config.batch_size)
+        recorder = RunRecorder(run_dir, history, wall_time)
+        log_dir = os.path.join(run_dir, run_io.TENSORBOARD_DIR)
+        callbacks = [recorder,
+                     keras.callbacks.TensorBoard(log_dir, write_graph=False),
+                     GateImageLogger(os.path.join(log_dir, "gate"), splits.class_names),
+                     *extra_callbacks]
+        model.fit(train_ds, epochs=config.epochs, initial_epoch=initial_epoch,
+                  steps_per_epoch=steps, validation_data=test_ds,
+                  validation_freq=config.validation_freq, callbacks=callbacks,
+                  verbose=config.verbose)
+        wall_time = recorder.wall_time
+
+    test_ds = data.make_eval_dataset(splits.x_test, splits.y_test, config.batch_size)
+    final = model.evaluate(test_ds, return_dict=True, verbose=0)
+    gate = np.asarray(model.gate.numpy())
+    metrics = {
+        "test/accuracy": final["accuracy"],
+        "test/cross_entropy": final["std_ce"],
+        "test/loss": final["loss"],
+        "gate_density": float(gate.mean()),
+        "num_classes": splits.num_classes,
+        "num_filters": int(gate.shape[1]),
+        "class_names": list(splits.class_names),
+        "num_train": len(splits.x_train),
+        "num_test": len(splits.x_test),
+        "epochs": config.epochs,
+        "wall_time_seconds": wall_time,
+        "history": history,
+    }
+    finish_run(run_dir, model, gate, metrics, splits.class_names)
+    return metrics
+
+
+def finish_run(run_dir, model, gate, metrics, class_names) -> None:
+    """Writes the final artifacts; ``metrics.json`` last, as the mark of a finished run."""
+    from lsg_tf import plots
+
+    run_io.save_model(run_dir, model)
+    run_io.save_gate(run_dir, gate)
+    plots.save_figure(plots.gate_figure(gate, class_names),
+                      os.path.join(run_dir, run_io.GATE_FIGURE))
+    run_io.write_json(os.path.join(run_dir, run_io.METRICS_FILE), metrics)
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """The network optimizer with its learning-rate schedule.
+
+    ``step`` divides the rate by 10 at 50% and 75% of training (the usual CIFAR
+    ResNet decay); ``cosine`` decays it to 0 over all steps.
+    """
+    total = config.epochs * steps_per_epoch
+    lr = config.learning_rate
+    if config.lr_schedule == "step":
+        lr = keras.optimizers.schedules.PiecewiseConstantDecay(
+            [total // 2, (3 * total) // 4], [lr, lr * 0.1, lr * 0.01])
+    elif config.lr_schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=total)
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(lr, momentum=config.momentum)
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(lr)
+    return keras.optimizers.AdamW(lr)
+
+
+def make_gate_optimizer(config: TrainConfig):
+    """A separate optimizer for G at ``gate_learning_rate``, or None for ``same``."""
+    if config.gate_optimizer == "same":
+        return None
+    if config.gate_optimizer == "sgd":
+        return keras.optimizers.SGD(config.gate_learning_rate, momentum=config.momentum)
+    return keras.optimizers.Adam(config.gate_learning_rate)
+
+
+def _check_resumable(run_dir: str, config: TrainConfig) -> None:
+    path = os.path.join(run_dir, run_io.CONFIG_FILE)
+    if not os.path.exists(path):
+        return
+    previous = run_io.read_json(path)
+    current = dataclasses.asdict(config)
+    for key, value in current.items():
+        if key in _RESUMABLE_FIELDS or key not in previous:
+            continue
+        if previous[key] != value:
+            raise ValueError(
+                f"output_dir {run_dir!r} holds a run with {key}={previous[key]!r}, "
+                f"now {key}={value!r}: use a new --output_dir or the same settings")
+
+
+def _check_choice(name, value, allowed):
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
