@@ -1,0 +1,39 @@
+# lsg-tf: `make demo` trains the offline default, `make test` runs the test suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+FASHION_DIR ?= /usr/share/datasets/fashion-mnist
+DEMO_DIR ?= runs/demo
+
+.PHONY: setup data demo test test-slow clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+# Fashion-MNIST IDX files from the Debian package (the offline default data set).
+data:
+	@if [ ! -f $(FASHION_DIR)/train-images-idx3-ubyte.gz ]; then \
+	  echo "Installing Fashion-MNIST (Debian package dataset-fashion-mnist)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q dataset-fashion-mnist >/dev/null || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q dataset-fashion-mnist >/dev/null; }; \
+	fi
+
+# LSG ResNet20 on a Fashion-MNIST subset, a few minutes on a CPU.
+demo: setup data
+	$(PY) -m lsg_tf.train --flagfile=fashion.flags --output_dir=$(DEMO_DIR)
+
+test: setup data
+	$(PY) -m pytest -q -m "not slow"
+
+# Heavier checks (longer real-data runs); not part of `make test`.
+test-slow: setup data
+	$(PY) -m pytest -q -m slow
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
