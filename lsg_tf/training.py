@@ -171,7 +171,7 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
                      *extra_callbacks]
         model.fit(train_ds, epochs=config.epochs, initial_epoch=initial_epoch,
                   steps_per_epoch=steps, validation_data=test_ds,
-                  validation_freq=config.validation_freq, callbacks=callbacks,
+                  validation_freq=config.validation_freq, callbacks=callbacks, shuffle=False,
                   verbose=config.verbose)
         wall_time = recorder.wall_time
 
