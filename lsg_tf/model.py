@@ -44,7 +44,9 @@ class LSGModel(keras.Model):
         input_mean, input_std: per-channel statistics of inputs in [0, 1]; the model
             normalises inside its graph, so callers feed images scaled to [0, 1].
         class_names: optional names, carried with the model for reports and export.
-        classifier_l2: L2 coefficient on the classifier kernel.
+        classifier_weight_decay: weight decay of the classifier kernel, as SGD's
+            ``weight_decay`` (gradient ``wd * W``, i.e. an L2 term ``wd/2 * ||W||²``),
+            the convention of :func:`lsg_tf.backbones.build_backbone`.
     """
 
     def __init__(
@@ -60,7 +62,7 @@ class LSGModel(keras.Model):
         input_mean=None,
         input_std=None,
         class_names=None,
-        classifier_l2: float = 0.0,
+        classifier_weight_decay: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -98,7 +100,7 @@ class LSGModel(keras.Model):
         self.input_std = _channel_list(input_std, channels, 1.0, "input_std")
         if min(self.input_std) <= 0:
             raise ValueError(f"input_std must be > 0 per channel, got {self.input_std}")
-        self.classifier_l2 = float(classifier_l2)
+        self.classifier_weight_decay = float(classifier_weight_decay)
 
         if fixed_gate is not None:
             fixed_gate = np.asarray(fixed_gate, dtype="float32")
@@ -112,7 +114,8 @@ class LSGModel(keras.Model):
         self.classifier = keras.layers.Dense(
             self.num_classes,
             name="classifier",
-            kernel_regularizer=keras.regularizers.L2(classifier_l2) if classifier_l2 else None,
+            kernel_regularizer=(keras.regularizers.L2(classifier_weight_decay / 2)
+                                if classifier_weight_decay else None),
         )
         self.classifier.build((None, self.num_filters))
         constraint = gate_lib.GateConstraint()
@@ -342,7 +345,7 @@ class LSGModel(keras.Model):
             "input_mean": self.input_mean,
             "input_std": self.input_std,
             "class_names": self.class_names,
-            "classifier_l2": self.classifier_l2,
+            "classifier_weight_decay": self.classifier_weight_decay,
         }
 
     @classmethod

@@ -43,7 +43,7 @@ _MOMENTUM = flags.DEFINE_float("momentum", 0.9, "SGD momentum.", lower_bound=0, 
 _LR_SCHEDULE = flags.DEFINE_enum("lr_schedule", "cosine", ["constant", "step", "cosine"],
                                  "step: x0.1 at 50% and 75% of training; cosine: decay to 0.")
 _WEIGHT_DECAY = flags.DEFINE_float(
-    "weight_decay", 0.0, "L2 coefficient on conv and classifier kernels (loss += wd*||w||^2).",
+    "weight_decay", 0.0, "Weight decay of conv and classifier kernels, as SGD's (gradient wd*w).",
     lower_bound=0)
 # LSG (paper section 3, Algorithm 1).
 _SCHEME = flags.DEFINE_enum("scheme", "alternate", list(SCHEMES),

@@ -150,7 +150,7 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
             lsg_weight=config.lsg_weight, sparsity_coefficient=config.sparsity_coefficient,
             density_target=config.density_target, sparsity_form=config.sparsity_form,
             fixed_gate=fixed, input_mean=mean, input_std=std,
-            class_names=splits.class_names, classifier_l2=config.weight_decay)
+            class_names=splits.class_names, classifier_weight_decay=config.weight_decay)
         model.compile(optimizer=make_optimizer(config, steps),
                       gate_optimizer=make_gate_optimizer(config),
                       jit_compile=config.jit_compile)
