@@ -246,6 +246,22 @@ class LSGModel(keras.Model):
         self.build_optimizers()
         return super().fit(*args, callbacks=callbacks, **kwargs)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras (3.15) builds metrics from a sample batch that it averages with
+        # strategy.reduce("MEAN"), which fails under MultiWorkerMirroredStrategy
+        # ("Attempt to convert a value (PerReplica ...)"). Only shapes and dtypes
+        # matter there, so use this worker's first replica's batch instead.
+        if iterator is not None and isinstance(self.distribute_strategy,
+                                               tf.distribute.MultiWorkerMirroredStrategy):
+            for _, _, batches in iterator:
+                data_batch = tf.nest.map_structure(
+                    lambda v: (self.distribute_strategy.experimental_local_results(v)[0]
+                               if isinstance(v, tf.distribute.DistributedValues) else v),
+                    next(batches))
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def train_step(self, data):
         """One step of Algorithm 1 on the path selected for this epoch.
 
@@ -295,7 +311,7 @@ class LSGModel(keras.Model):
         if use_gate:
             self.lsg_ce_tracker.update_state(_unscale(lsg_ce, replicas))
             self.sparsity_tracker.update_state(sparsity)
-        return self.compute_metrics(x, y, logits, sample_weight=sample_weight)
+        return self._reducible(self.compute_metrics(x, y, logits, sample_weight=sample_weight))
 
     def test_step(self, data):
         """Evaluates the STD path: loss, CE and the compiled metrics."""
@@ -313,7 +329,19 @@ class LSGModel(keras.Model):
         for metric in (self._loss_tracker, self.std_ce_tracker, self._compile_metrics):
             value = metric.result()
             results.update(value if isinstance(value, dict) else {metric.name: value})
-        return results
+        return self._reducible(results)
+
+    def _reducible(self, logs):
+        """Makes step logs reducible under MultiWorkerMirroredStrategy.
+
+        Keras (3.15) reduces step outputs across workers with
+        ``strategy.reduce("MEAN", v, axis=0)``, which fails on scalars ("Invalid
+        reduction dimension 0", tensorflow/tensorflow#72388). Metric results are
+        already identical on every worker, so shape ``[1]`` reduces to the same scalar.
+        """
+        if not isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return logs
+        return {k: ops.reshape(v, (1,)) for k, v in logs.items()}
 
     # ----------------------------------------------------------- serialisation
     def get_compile_config(self):

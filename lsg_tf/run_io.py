@@ -7,7 +7,7 @@ A training run writes, in ``run_dir``:
   ``metrics.json``   final test accuracy / CE / gate density, per-epoch history, wall time
   ``gate.npy``       the gate matrix G, ``[C, K]`` float32
   ``gate.png``       G as a heatmap (classes x filters, the paper's Fig. 4)
-  ``model.keras``    the trained model (``keras.models.load_model``)
+  ``model.keras``    the trained model (``lsg_tf.load_model``)
   ``checkpoints/``   ``epoch-NNNN.weights.h5`` (weights + optimizer states) and ``state.json``
   ``tensorboard/``   scalars and the gate heatmap per epoch
 
@@ -34,6 +34,8 @@ MODEL_FILE = "model.keras"
 CHECKPOINT_DIR = "checkpoints"
 STATE_FILE = "state.json"
 TENSORBOARD_DIR = "tensorboard"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 @contextlib.contextmanager
@@ -46,6 +48,7 @@ def atomic_path(path: str):
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + base, dir=directory)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; readers (TF Serving) may be others
     try:
         yield tmp
         os.replace(tmp, path)
@@ -134,11 +137,9 @@ class Run:
 
     def load_model(self):
         """Loads ``model.keras`` (imports Keras and the lsg_tf custom objects)."""
-        import keras
+        from lsg_tf import load_model
 
-        import lsg_tf.model  # noqa: F401  (registers LSGModel for deserialisation)
-
-        return keras.models.load_model(os.path.join(self.run_dir, MODEL_FILE))
+        return load_model(os.path.join(self.run_dir, MODEL_FILE))
 
 
 def read_run(run_dir: str) -> Run:

@@ -71,14 +71,21 @@ _GATE_LR = flags.DEFINE_float("gate_learning_rate", 0.01, "Learning rate of G's 
                               lower_bound=0)
 # Run.
 _SEED = flags.DEFINE_integer("seed", 0, "Seed for initialisation, data order and augmentation.")
-_STRATEGY = flags.DEFINE_enum("strategy", "default", ["default", "mirrored"],
-                              "mirrored: MirroredStrategy over GPUs, or logical CPUs without GPUs.")
-_CPU_REPLICAS = flags.DEFINE_integer("cpu_replicas", 2, "Logical CPU replicas for mirrored on CPU.",
-                                     lower_bound=1)
+_STRATEGY = flags.DEFINE_enum(
+    "strategy", "default", ["default", "mirrored", "multi_worker"],
+    "mirrored: MirroredStrategy over all GPUs (or --num_cpu_replicas logical CPUs); "
+    "multi_worker: MultiWorkerMirroredStrategy from TF_CONFIG. --batch_size is global.")
+_CPU_REPLICAS = flags.DEFINE_integer("num_cpu_replicas", 2,
+                                     "Logical CPU replicas for mirrored without GPUs.", lower_bound=1)
 _JIT = flags.DEFINE_bool("jit_compile", False, "XLA-compile the train step (single device only).")
 _VALIDATION_FREQ = flags.DEFINE_integer("validation_freq", 1, "Evaluate the test set every N epochs.",
                                         lower_bound=1)
 _VERBOSE = flags.DEFINE_integer("verbose", 1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line.")
+_EXPORT_DIR = flags.DEFINE_string(
+    "export_dir", "exported",
+    "After training, export the STD path for TF Serving here; empty to skip.")
+_EXPORT_NAME = flags.DEFINE_string("export_name", None,
+                                   "Served model name (default: the output folder's name).")
 
 flags.register_multi_flags_validator(
     ["phase", "period"], lambda f: f["phase"] < f["period"],
@@ -108,17 +115,20 @@ def flagfile_text(config) -> str:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from lsg_tf import run_io, training  # import TensorFlow after parsing: fast --help
+    from lsg_tf import distribute, run_io, training  # TensorFlow after parsing: fast --help
 
     # Logical CPU devices for MirroredStrategy must exist before TF initialises.
-    strategy = training.make_strategy(_STRATEGY.value, _CPU_REPLICAS.value)
+    strategy = distribute.make_strategy(_STRATEGY.value, _CPU_REPLICAS.value)
     config = config_from_flags()
-    os.makedirs(config.output_dir, exist_ok=True)
-    run_io.write_text(os.path.join(config.output_dir, run_io.FLAGS_FILE), flagfile_text(config))
+    run_dir = distribute.worker_run_dir(config.output_dir, strategy)
+    os.makedirs(run_dir, exist_ok=True)
+    run_io.write_text(os.path.join(run_dir, run_io.FLAGS_FILE), flagfile_text(config))
     metrics = training.train(config, strategy=strategy)
     print(f"test accuracy {metrics['test/accuracy']:.4f}  test CE "
           f"{metrics['test/cross_entropy']:.4f}  gate density {metrics['gate_density']:.4f}  "
           f"-> {config.output_dir}")
+    if metrics.get("export"):
+        print(f"exported for TF Serving -> {metrics['export']}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lsg_tf import backbones, data, run_io
+from lsg_tf import backbones, data, distribute, run_io
 from lsg_tf import gate as gate_lib
 from lsg_tf.callbacks import GateImageLogger, RunRecorder
 from lsg_tf.model import LSGModel
@@ -23,9 +23,9 @@ from lsg_tf.schedule import Schedule
 OPTIMIZERS = ("sgd", "adam", "adamw")
 GATE_OPTIMIZERS = ("same", "sgd", "adam")
 LR_SCHEDULES = ("constant", "step", "cosine")
-STRATEGIES = ("default", "mirrored")
 # Settings that may change when a run is resumed; anything else must match.
-_RESUMABLE_FIELDS = ("epochs", "verbose", "cache_dir", "data_dir", "strategy", "cpu_replicas")
+_RESUMABLE_FIELDS = ("epochs", "verbose", "cache_dir", "data_dir", "strategy", "num_cpu_replicas",
+                     "export_dir", "export_name")
 
 
 @dataclasses.dataclass
@@ -62,17 +62,19 @@ class TrainConfig:
     gate_learning_rate: float = 0.01
     seed: int = 0
     strategy: str = "default"
-    cpu_replicas: int = 2
+    num_cpu_replicas: int = 2
     jit_compile: bool = False
     validation_freq: int = 1
     verbose: int = 1
+    export_dir: str | None = None
+    export_name: str | None = None
 
     def __post_init__(self):
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("gate_optimizer", self.gate_optimizer, GATE_OPTIMIZERS)
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        _check_choice("strategy", self.strategy, STRATEGIES)
-        for name in ("epochs", "batch_size", "validation_freq", "cpu_replicas"):
+        _check_choice("strategy", self.strategy, distribute.STRATEGIES)
+        for name in ("epochs", "batch_size", "validation_freq", "num_cpu_replicas"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         for name in ("learning_rate", "gate_learning_rate"):
@@ -89,30 +91,6 @@ class TrainConfig:
         return Schedule(self.scheme, self.period, self.phase, self.warmup_epochs)
 
 
-def make_strategy(name: str, cpu_replicas: int = 2) -> tf.distribute.Strategy:
-    """``default`` or ``mirrored`` (all GPUs; without GPUs, ``cpu_replicas`` logical CPUs).
-
-    On CPU-only machines the logical devices must be configured before TensorFlow
-    initialises its devices: call this before any other TensorFlow work.
-    """
-    _check_choice("strategy", name, STRATEGIES)
-    if name == "default":
-        return tf.distribute.get_strategy()
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        return tf.distribute.MirroredStrategy()
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    try:
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
-    except RuntimeError as err:
-        if len(tf.config.list_logical_devices("CPU")) != cpu_replicas:
-            raise RuntimeError(
-                "strategy=mirrored on CPU must be set up before TensorFlow initialises "
-                f"its devices ({err})") from None
-    return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(cpu_replicas)])
-
-
 def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
           extra_callbacks=()) -> dict:
     """Trains (or resumes) the run of ``config`` and writes its run folder.
@@ -123,11 +101,12 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
     Returns:
         The final metrics (also written to ``metrics.json``).
     """
-    run_dir = config.output_dir
+    strategy = strategy or tf.distribute.get_strategy()
+    is_chief, _ = distribute.worker_role(strategy)
+    run_dir = distribute.worker_run_dir(config.output_dir, strategy)
     os.makedirs(run_dir, exist_ok=True)
     _check_resumable(run_dir, config)
     run_io.write_json(os.path.join(run_dir, run_io.CONFIG_FILE), dataclasses.asdict(config))
-    strategy = strategy or tf.distribute.get_strategy()
 
     splits = data.load_dataset(config.dataset, data_dir=config.data_dir,
                                image_size=(config.image_size,) * 2 if config.image_size else None,
@@ -193,6 +172,11 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
         "history": history,
     }
     finish_run(run_dir, model, gate, metrics, splits.class_names)
+    if config.export_dir and is_chief:
+        from lsg_tf import export_lib
+
+        name = config.export_name or os.path.basename(os.path.normpath(run_dir))
+        metrics["export"] = export_lib.export_saved_model(model, config.export_dir, name)
     return metrics
 
 

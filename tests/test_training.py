@@ -69,10 +69,13 @@ def test_cli_writes_the_run_folder(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "lsg_tf.train", f"--flagfile={ROOT}/fashion.flags",
            "--train_subset=200", "--test_subset=100", "--epochs=2", "--batch_size=50",
-           "--period=2", "--phase=1", "--verbose=0", f"--output_dir={out}"]
+           "--period=2", "--phase=1", "--verbose=0", f"--output_dir={out}",
+           f"--export_dir={tmp_path / 'exported'}"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "test accuracy" in proc.stdout
+    assert (tmp_path / "exported" / "run" / "1" / "saved_model.pb").exists()
+    assert 'name: "run"' in (tmp_path / "exported" / "models.config").read_text()
     for name in ("flags.txt", "config.json", "metrics.json", "gate.npy", "gate.png",
                  "model.keras", "checkpoints/state.json"):
         assert (out / name).exists(), name

@@ -14,9 +14,9 @@ sys.path[:0] = [os.path.join(_HERE, "..", ".."), os.path.join(_HERE, "..")]
 
 import tensorflow as tf  # noqa: E402
 
-from lsg_tf.training import make_strategy  # noqa: E402
+from lsg_tf.distribute import make_strategy  # noqa: E402
 
-mirrored = make_strategy("mirrored", cpu_replicas=2)
+mirrored = make_strategy("mirrored", num_cpu_replicas=2)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

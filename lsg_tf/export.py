@@ -1,0 +1,34 @@
+r"""Export a trained run's STD path for TF Serving.
+
+  python -m lsg_tf.export --run_dir=runs/demo --model_name=lsg_fashion [--version=N] \
+      [--export_dir=exported]
+
+Writes ``<export_dir>/<model_name>/<version>/`` (SavedModel with the ``serving_default``
+and ``explain`` signatures) and updates ``<export_dir>/models.config``.
+"""
+
+from absl import app, flags
+
+_RUN_DIR = flags.DEFINE_string("run_dir", None, "A finished training run folder.")
+_MODEL_NAME = flags.DEFINE_string("model_name", None,
+                                  "Served model name (default: the run folder's name).")
+_VERSION = flags.DEFINE_integer("version", None, "Version number (default: next free).",
+                                lower_bound=1)
+_EXPORT_DIR = flags.DEFINE_string("export_dir", "exported", "TF Serving base folder.")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    from lsg_tf import export_lib, run_io
+
+    run = run_io.read_run(_RUN_DIR.value)
+    model_name = _MODEL_NAME.value or run.name
+    path = export_lib.export_saved_model(run.load_model(), _EXPORT_DIR.value, model_name,
+                                         version=_VERSION.value)
+    print(f"exported {model_name} -> {path}")
+
+
+if __name__ == "__main__":
+    flags.mark_flag_as_required("run_dir")
+    app.run(main)

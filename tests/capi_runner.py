@@ -1,0 +1,265 @@
+r"""Runs a SavedModel signature through TensorFlow's C API, as TF Serving's loader does.
+
+    python tests/capi_runner.py SAVED_MODEL_DIR SPEC.json OUT.npz
+
+SPEC.json::
+
+    {"inputs":  {"serving_default_images:0": "x.npy"},
+     "outputs": {"probabilities": "StatefulPartitionedCall:0",
+                 "classes": "StatefulPartitionedCall:1"},
+     "tags": ["serve"]}
+
+``inputs`` maps graph tensor names (``operation:index``) to ``.npy`` files (relative
+paths are read from SPEC.json's folder); the input dtype is the array's dtype.
+``outputs`` maps the keys written to OUT.npz to graph tensor names; output dtypes and
+shapes are read from the returned tensors (float32, float64, int32, int64, uint8,
+bool). ``tags`` defaults to ``["serve"]``.
+
+The SavedModel is loaded with ``TF_LoadSessionFromSavedModel`` (the C++ loader behind
+TF Serving) and run with ``TF_SessionRun``. This script never imports the
+``tensorflow`` Python package: it only loads the shared libraries shipped in the
+installed wheel (``libtensorflow_framework.so.2`` with RTLD_GLOBAL, then
+``libtensorflow_cc.so.2``) with ctypes.
+
+On success, prints one JSON line with ``load_seconds`` and ``run_seconds`` and exits
+0. A failing TF call exits 1 with ``capi_runner: <call> failed (TF code N): <message>``
+on stderr; a bad command line or spec exits 2.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import json
+import os
+import sys
+import sysconfig
+import time
+
+import numpy as np
+
+_FRAMEWORK_LIB = "libtensorflow_framework.so.2"
+_CC_LIB = "libtensorflow_cc.so.2"
+
+# TF_DataType enum values (tensorflow/c/tf_datatype.h) <-> numpy dtypes.
+_TF_TO_NUMPY = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 9: np.int64,
+                10: np.bool_}
+_NUMPY_TO_TF = {np.dtype(v): k for k, v in _TF_TO_NUMPY.items()}
+
+
+class TFError(RuntimeError):
+    """A C API call returned a non-OK TF_Status."""
+
+
+class _Output(ctypes.Structure):
+    """``TF_Output``: an operation and the index of one of its outputs."""
+
+    _fields_ = [("oper", ctypes.c_void_p), ("index", ctypes.c_int)]
+
+
+def find_tensorflow_dir() -> str:
+    """The installed wheel's ``tensorflow`` folder, found without importing it.
+
+    ``find_spec`` of a top-level package only locates it; it does not run its
+    ``__init__``.
+    """
+    spec = importlib.util.find_spec("tensorflow")
+    candidates = list(spec.submodule_search_locations or []) if spec else []
+    for key in ("platlib", "purelib"):
+        candidates.append(os.path.join(sysconfig.get_paths()[key], "tensorflow"))
+    for folder in candidates:
+        if os.path.isfile(os.path.join(folder, _CC_LIB)):
+            return folder
+    raise FileNotFoundError(f"no {_CC_LIB} in any of {candidates}")
+
+
+def load_library(tf_dir: str) -> ctypes.CDLL:
+    """Loads the framework library globally, then the C API library; declares the calls."""
+    ctypes.CDLL(os.path.join(tf_dir, _FRAMEWORK_LIB), mode=ctypes.RTLD_GLOBAL)
+    lib = ctypes.CDLL(os.path.join(tf_dir, _CC_LIB), mode=ctypes.RTLD_GLOBAL)
+    p, i, i64, sz = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_size_t
+    signatures = {
+        "TF_Version": (ctypes.c_char_p, []),
+        "TF_NewStatus": (p, []),
+        "TF_DeleteStatus": (None, [p]),
+        "TF_GetCode": (i, [p]),
+        "TF_Message": (ctypes.c_char_p, [p]),
+        "TF_NewGraph": (p, []),
+        "TF_DeleteGraph": (None, [p]),
+        "TF_NewSessionOptions": (p, []),
+        "TF_DeleteSessionOptions": (None, [p]),
+        "TF_LoadSessionFromSavedModel": (
+            p, [p, p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p), i, p, p, p]),
+        "TF_CloseSession": (None, [p, p]),
+        "TF_DeleteSession": (None, [p, p]),
+        "TF_GraphOperationByName": (p, [p, ctypes.c_char_p]),
+        "TF_OperationNumOutputs": (i, [p]),
+        "TF_AllocateTensor": (p, [i, ctypes.POINTER(i64), i, sz]),
+        "TF_DeleteTensor": (None, [p]),
+        "TF_TensorType": (i, [p]),
+        "TF_NumDims": (i, [p]),
+        "TF_Dim": (i64, [p, i]),
+        "TF_TensorByteSize": (sz, [p]),
+        "TF_TensorData": (p, [p]),
+        "TF_SessionRun": (None, [p, p, ctypes.POINTER(_Output), ctypes.POINTER(p), i,
+                                 ctypes.POINTER(_Output), ctypes.POINTER(p), i,
+                                 ctypes.POINTER(p), i, p, p]),
+    }
+    for name, (restype, argtypes) in signatures.items():
+        function = getattr(lib, name)
+        function.restype, function.argtypes = restype, argtypes
+    return lib
+
+
+def _check(lib, status, call: str) -> None:
+    code = lib.TF_GetCode(status)
+    if code != 0:
+        message = (lib.TF_Message(status) or b"").decode("utf-8", "replace")
+        raise TFError(f"{call} failed (TF code {code}): {message}")
+
+
+def _parse_name(name: str) -> tuple[str, int]:
+    operation, _, index = name.partition(":")
+    if not operation or (index and not index.isdigit()):
+        raise ValueError(f"tensor name must be 'operation:index', got {name!r}")
+    return operation, int(index or 0)
+
+
+def _output(lib, graph, name: str) -> _Output:
+    operation_name, index = _parse_name(name)
+    operation = lib.TF_GraphOperationByName(graph, operation_name.encode())
+    if not operation:
+        raise TFError(f"TF_GraphOperationByName failed: no operation {operation_name!r} in the "
+                      "loaded graph")
+    if index >= lib.TF_OperationNumOutputs(operation):
+        raise TFError(f"operation {operation_name!r} has no output {index}")
+    return _Output(operation, index)
+
+
+def _to_tensor(lib, array: np.ndarray):
+    array = np.ascontiguousarray(array)
+    if array.dtype not in _NUMPY_TO_TF:
+        raise ValueError(f"input dtype must be one of {sorted(map(str, _NUMPY_TO_TF))}, "
+                         f"got {array.dtype}")
+    dims = (ctypes.c_int64 * array.ndim)(*array.shape)
+    tensor = lib.TF_AllocateTensor(_NUMPY_TO_TF[array.dtype], dims, array.ndim, array.nbytes)
+    if not tensor:
+        raise TFError("TF_AllocateTensor returned NULL")
+    if lib.TF_TensorByteSize(tensor) != array.nbytes:
+        lib.TF_DeleteTensor(tensor)
+        raise TFError("TF_AllocateTensor returned a tensor of the wrong byte size")
+    if array.nbytes:
+        ctypes.memmove(lib.TF_TensorData(tensor), array.ctypes.data, array.nbytes)
+    return tensor
+
+
+def _to_numpy(lib, tensor) -> np.ndarray:
+    type_enum = lib.TF_TensorType(tensor)
+    if type_enum not in _TF_TO_NUMPY:
+        raise TFError(f"output TF_DataType {type_enum} is not supported")
+    shape = tuple(lib.TF_Dim(tensor, d) for d in range(lib.TF_NumDims(tensor)))
+    size = lib.TF_TensorByteSize(tensor)
+    raw = ctypes.string_at(lib.TF_TensorData(tensor), size) if size else b""
+    return np.frombuffer(raw, dtype=_TF_TO_NUMPY[type_enum]).reshape(shape).copy()
+
+
+def run(saved_model_dir: str, inputs: dict, outputs: dict, tags=("serve",)):
+    """Loads ``saved_model_dir`` with the C API and runs it once.
+
+    Args:
+        saved_model_dir: a SavedModel folder.
+        inputs: graph tensor name -> numpy array.
+        outputs: result key -> graph tensor name.
+        tags: MetaGraph tags to load.
+
+    Returns:
+        ``(results, timings)``: result key -> numpy array, and
+        ``{"load_seconds", "run_seconds"}``.
+
+    Raises:
+        TFError: a C API call failed (the message is TF's).
+    """
+    lib = load_library(find_tensorflow_dir())
+    status = lib.TF_NewStatus()
+    graph = lib.TF_NewGraph()
+    options = lib.TF_NewSessionOptions()
+    session = None
+    input_tensors = []
+    output_values = None
+    try:
+        start = time.perf_counter()
+        tag_array = (ctypes.c_char_p * len(tags))(*[t.encode() for t in tags])
+        session = lib.TF_LoadSessionFromSavedModel(
+            options, None, os.fsencode(saved_model_dir), tag_array, len(tags), graph, None,
+            status)
+        _check(lib, status, "TF_LoadSessionFromSavedModel")
+        loaded = time.perf_counter()
+
+        input_ops = [_output(lib, graph, name) for name in inputs]
+        output_keys = list(outputs)
+        output_ops = [_output(lib, graph, outputs[key]) for key in output_keys]
+        for array in inputs.values():
+            input_tensors.append(_to_tensor(lib, array))
+        output_values = (ctypes.c_void_p * len(output_ops))()
+        lib.TF_SessionRun(
+            session, None,
+            (_Output * len(input_ops))(*input_ops),
+            (ctypes.c_void_p * len(input_tensors))(*input_tensors), len(input_tensors),
+            (_Output * len(output_ops))(*output_ops), output_values, len(output_ops),
+            None, 0, None, status)
+        _check(lib, status, "TF_SessionRun")
+        done = time.perf_counter()
+        results = {key: _to_numpy(lib, output_values[n]) for n, key in enumerate(output_keys)}
+        return results, {"load_seconds": loaded - start, "run_seconds": done - loaded}
+    finally:
+        for tensor in input_tensors:
+            lib.TF_DeleteTensor(tensor)
+        if output_values is not None:
+            for tensor in output_values:
+                if tensor:
+                    lib.TF_DeleteTensor(tensor)
+        if session:
+            lib.TF_CloseSession(session, status)
+            lib.TF_DeleteSession(session, status)
+        lib.TF_DeleteSessionOptions(options)
+        lib.TF_DeleteGraph(graph)
+        lib.TF_DeleteStatus(status)
+
+
+def _read_spec(path: str):
+    with open(path) as f:
+        spec = json.load(f)
+    if not isinstance(spec, dict) or not spec.get("inputs") or not spec.get("outputs"):
+        raise ValueError(f"{path} must hold a JSON object with non-empty 'inputs' and "
+                         "'outputs'")
+    folder = os.path.dirname(os.path.abspath(path))
+    inputs = {name: np.load(os.path.join(folder, npy)) for name, npy in spec["inputs"].items()}
+    return inputs, dict(spec["outputs"]), list(spec.get("tags", ["serve"]))
+
+
+def main(argv) -> int:
+    if len(argv) != 4:
+        print(f"usage: {os.path.basename(argv[0])} SAVED_MODEL_DIR SPEC.json OUT.npz",
+              file=sys.stderr)
+        return 2
+    saved_model_dir, spec_path, out_path = argv[1:]
+    try:
+        inputs, outputs, tags = _read_spec(spec_path)
+    except (OSError, ValueError) as error:
+        print(f"capi_runner: bad spec: {error}", file=sys.stderr)
+        return 2
+    try:
+        results, timings = run(saved_model_dir, inputs, outputs, tags)
+    except TFError as error:
+        print(f"capi_runner: {error}", file=sys.stderr)
+        return 1
+    finally:
+        if "tensorflow" in sys.modules:
+            raise RuntimeError("tensorflow's Python package was imported")
+    np.savez(out_path, **results)
+    print(json.dumps(timings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
