@@ -52,11 +52,13 @@ def main(argv):
     ]
     for name, m in rows:
         cfg = run_io.read_json(os.path.join(_OUT.value, name, run_io.CONFIG_FILE))
-        lines.append(f"| {name} | {cfg['scheme']} | {cfg['sparsity_coefficient']} | "
+        a = "—" if cfg["scheme"] == "std" else cfg["sparsity_coefficient"]
+        lines.append(f"| {name} | {cfg['scheme']} | {a} | "
                      f"{m['test/accuracy']:.4f} | {m['test/cross_entropy']:.4f} | "
                      f"{m['gate_density']:.4f} | {m['wall_time_seconds']:.0f} |")
     lines.append("")
-    lines.append("The STD run never trains its gate (density stays 1.0 by construction).")
+    lines.append("The STD run never trains its gate (density stays 1.0 by construction). "
+                 "Wall times are of one machine, measured while other work ran.")
     run_io.write_text(os.path.join(_OUT.value, "README.md"), "\n".join(lines) + "\n")
     print("\n".join(lines))
 
