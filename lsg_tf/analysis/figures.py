@@ -1,0 +1,171 @@
+"""Figures of the analyses (paper Figs. 4-7 and 10). matplotlib is imported inside each function.
+
+Every function takes plain arrays keyed by run name and returns a matplotlib figure; save it
+with :func:`lsg_tf.plots.save_figure` (atomic PNG).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from lsg_tf import plots
+
+
+def _grid(plt, rows, cols, cell_width, cell_height):
+    fig, axes = plt.subplots(rows, cols, figsize=(cell_width * cols, cell_height * rows),
+                             squeeze=False)
+    return fig, axes
+
+
+def _class_ticks(ax, class_names, axis="both"):
+    ticks = range(len(class_names))
+    if axis in ("both", "y"):
+        ax.set_yticks(ticks)
+        ax.set_yticklabels(class_names, fontsize=6)
+    if axis in ("both", "x"):
+        ax.set_xticks(ticks)
+        ax.set_xticklabels(class_names, fontsize=6, rotation=90)
+
+
+def gate_heatmaps(gates: Mapping[str, np.ndarray], class_names: Sequence[str]):
+    """Fig. 4: one gate heatmap (classes x filters, values in [0, 1]) per run."""
+    plt = plots._pyplot()
+    num_classes, num_filters = next(iter(gates.values())).shape
+    width = min(16.0, max(6.0, 0.12 * num_filters + 2.5))
+    fig, axes = _grid(plt, len(gates), 1, width, 0.3 * num_classes + 1.3)
+    for ax, (title, gate) in zip(axes[:, 0], gates.items()):
+        image = ax.imshow(gate, aspect="auto", cmap="viridis", vmin=0, vmax=1,
+                          interpolation="nearest")
+        ax.set_title(f"{title}: density {float(np.mean(gate)):.3f}", fontsize=9)
+        _class_ticks(ax, class_names, "y")
+        ax.set_xlabel("filter", fontsize=8)
+        fig.colorbar(image, ax=ax, fraction=0.02, pad=0.01)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_grid(confusions: Mapping[str, Sequence[tuple[str, np.ndarray]]],
+                   class_names: Sequence[str]):
+    """Fig. 5: row-normalised confusion matrices, one row of panels per run.
+
+    Args:
+        confusions: run name -> [(panel title, counts [C, C]), ...].
+    """
+    plt = plots._pyplot()
+    cols = max(len(p) for p in confusions.values())
+    fig, axes = _grid(plt, len(confusions), cols, 3.6, 3.4)
+    for row, (run, panels) in enumerate(confusions.items()):
+        for col in range(cols):
+            ax = axes[row, col]
+            if col >= len(panels):
+                ax.axis("off")
+                continue
+            title, counts = panels[col]
+            counts = np.asarray(counts, dtype=np.float64)
+            rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+            ax.imshow(rates, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_title(f"{run}\n{title}", fontsize=8)
+            _class_ticks(ax, class_names)
+            ax.set_xlabel("predicted", fontsize=7)
+            ax.set_ylabel("true", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def similarity_grid(matrices: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                    class_names: Sequence[str]):
+    """Fig. 6: S_TP and S_FN per run, each row divided by its largest absolute value.
+
+    Args:
+        matrices: run name -> (S_TP [C, C], S_FN [C, C]).
+    """
+    plt = plots._pyplot()
+    fig, axes = _grid(plt, len(matrices), 2, 3.6, 3.4)
+    for row, (run, pair) in enumerate(matrices.items()):
+        for col, (label, matrix) in enumerate(zip(("S_TP", "S_FN"), pair)):
+            matrix = np.asarray(matrix, dtype=np.float64)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                scale = np.abs(matrix).max(axis=1, keepdims=True)  # NaN for empty rows
+                shown = matrix / np.where(scale > 0, scale, 1)
+            ax = axes[row, col]
+            ax.imshow(np.ma.masked_invalid(shown), cmap="magma", vmin=0, vmax=1,
+                      interpolation="nearest")
+            ax.set_title(f"{run}: {label} (row-scaled)", fontsize=8)
+            _class_ticks(ax, class_names)
+            ax.set_xlabel("gate row c", fontsize=7)
+            ax.set_ylabel("image class y", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def correlation_panels(correlations: Mapping[str, np.ndarray], thresholds: Sequence[float],
+                       curves: Mapping[str, np.ndarray]):
+    """Fig. 7: filter correlation matrices (in the given filter order) and redundancy curves.
+
+    The colour range is symmetric and shared by every matrix: ± the largest off-diagonal
+    magnitude (the diagonal, always 1, is drawn saturated).
+    """
+    plt = plots._pyplot()
+    panels = len(correlations) + 1
+    cols = min(3, panels)
+    rows = -(-panels // cols)
+    fig, axes = _grid(plt, rows, cols, 3.9, 3.5)
+    flat = list(axes.ravel())
+    off = [np.abs(c[~np.eye(len(c), dtype=bool)]) for c in correlations.values()]
+    limit = max(float(o.max()) if o.size else 0.0 for o in off) or 1.0
+    for ax, (run, corr) in zip(flat, correlations.items()):
+        image = ax.imshow(corr, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+        ax.set_title(run, fontsize=9)
+        ax.set_xlabel("filter (grouped by gate)", fontsize=7)
+        ax.set_ylabel("filter", fontsize=7)
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=6)
+    for ax in flat[panels:]:
+        ax.axis("off")
+    ax = flat[panels - 1]
+    styles = ("-", "--", "-.", ":")
+    markers = ("o", "s", "^", "v", "D", "x")
+    for i, (run, curve) in enumerate(curves.items()):
+        ax.plot(thresholds, curve, linestyle=styles[i % len(styles)],
+                marker=markers[i % len(markers)], markersize=3, label=run)
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    positive = [t for t, *values in zip(thresholds, *curves.values()) if max(values) > 0]
+    if positive and len(thresholds) > 1:  # zoom on the thresholds where something happens
+        step = float(np.min(np.diff(np.sort(thresholds))))
+        ax.set_xlim(thresholds.min() - step / 2, max(positive) + 1.5 * step)
+    ax.set_xlabel("threshold t", fontsize=8)
+    ax.set_ylabel("fraction of pairs with C > t", fontsize=8)
+    ax.set_title("redundancy", fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def cluster_panels(panels: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                   class_names: Sequence[str]):
+    """Fig. 10: k-means centres (rows matched to gate rows) next to the gate, per run.
+
+    Args:
+        panels: run name -> (centres [C, K] with row c matched to gate row c, gate [C, K]),
+            both with filters already in display order.
+    """
+    plt = plots._pyplot()
+    num_classes, num_filters = next(iter(panels.values()))[0].shape
+    width = min(9.0, max(4.0, 0.07 * num_filters + 1.5))
+    fig, axes = _grid(plt, len(panels), 2, width, 0.25 * num_classes + 1.4)
+    for row, (run, (centres, gate)) in enumerate(panels.items()):
+        centres = np.asarray(centres, dtype=np.float64)
+        peak = centres.max(axis=1, keepdims=True)
+        shown = centres / np.where(peak > 0, peak, 1)
+        for col, (label, matrix) in enumerate((("k-means centres (row-scaled)", shown),
+                                               ("gate", gate))):
+            ax = axes[row, col]
+            ax.imshow(matrix, aspect="auto", cmap="viridis", vmin=0, vmax=1,
+                      interpolation="nearest")
+            ax.set_title(f"{run}: {label}", fontsize=8)
+            _class_ticks(ax, class_names, "y")
+            ax.set_xlabel("filter (grouped by gate)", fontsize=7)
+    fig.tight_layout()
+    return fig
