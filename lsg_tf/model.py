@@ -21,7 +21,7 @@ import tensorflow as tf
 from keras import ops
 
 from lsg_tf import gate as gate_lib
-from lsg_tf.schedule import JOINT, LSG, PATHS, STD, Schedule
+from lsg_tf.schedule import LSG, PATHS, STD, Schedule
 
 
 @keras.saving.register_keras_serializable(package="lsg_tf")

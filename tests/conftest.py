@@ -9,6 +9,12 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"  # Debian package dataset-fashion-mnist
+needs_fashion = pytest.mark.skipif(
+    not os.path.exists(os.path.join(FASHION_MNIST_DIR, "train-labels-idx1-ubyte.gz")),
+    reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist, or `make data`)")
+
 
 def tiny_backbone(input_shape=(8, 8, 1), filters=6, seed=0):
     """A one-conv backbone: images -> ReLU feature map [B, h, w, filters]."""

@@ -7,14 +7,10 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
-from lsg_tf import data, run_io
+from conftest import ROOT, needs_fashion
+from lsg_tf import run_io
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-needs_fashion = pytest.mark.skipif(
-    not os.path.exists(os.path.join(data.FASHION_MNIST_DEFAULT_DIR, "train-labels-idx1-ubyte.gz")),
-    reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist; `make data`)")
 
 
 def _free_ports(n):

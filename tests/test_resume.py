@@ -1,7 +1,6 @@
 """kill -9 in the middle of a run, under MirroredStrategy, then the same command again."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -10,12 +9,10 @@ import time
 import numpy as np
 import pytest
 
-from lsg_tf import data, run_io
+from conftest import ROOT, needs_fashion
+from lsg_tf import run_io
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(os.path.join(data.FASHION_MNIST_DEFAULT_DIR, "train-labels-idx1-ubyte.gz")),
-    reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist; `make data`)")
+pytestmark = needs_fashion
 
 
 def _command(out):

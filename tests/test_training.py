@@ -9,14 +9,10 @@ import keras
 import numpy as np
 import pytest
 
-from lsg_tf import data, run_io
+from conftest import ROOT, needs_fashion
+from lsg_tf import run_io
 from lsg_tf.training import TrainConfig, train
 
-FASHION = data.FASHION_MNIST_DEFAULT_DIR
-needs_fashion = pytest.mark.skipif(
-    not os.path.exists(os.path.join(FASHION, "train-labels-idx1-ubyte.gz")),
-    reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist; `make data`)")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _tiny_config(output_dir, **overrides):
