@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 FASHION_DIR ?= /usr/share/datasets/fashion-mnist
 DEMO_DIR ?= runs/demo
 
-.PHONY: setup data demo test test-slow clean
+.PHONY: setup data demo test test-slow clean bazel-test
 
 setup: $(VENV)/.installed
 
@@ -37,3 +37,8 @@ test-slow: setup data
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+# The test suite through Bazel (Debian package bazel-bootstrap; README section "Bazel"),
+# offline, with the virtualenv of `make setup`; stops the Bazel server whatever the result.
+bazel-test: setup data
+	LSG_TF_VENV=$(abspath $(VENV)) bazel test //...; status=$$?; bazel shutdown; exit $$status
