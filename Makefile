@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 FASHION_DIR ?= /usr/share/datasets/fashion-mnist
 DEMO_DIR ?= runs/demo
 
-.PHONY: setup data demo test test-slow clean bazel-test
+.PHONY: setup data bazel demo test test-slow clean bazel-test
 
 setup: $(VENV)/.installed
 
@@ -14,6 +14,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r requirements.txt -r requirements-dev.txt
 	touch $@
+
+# Bazel 4.2.3 from Debian (bazel-bootstrap), for `make bazel-test`.
+bazel:
+	@if ! command -v bazel >/dev/null; then \
+	  echo "Installing Bazel (Debian package bazel-bootstrap)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q bazel-bootstrap >/dev/null || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q bazel-bootstrap >/dev/null; }; \
+	fi
 
 # Fashion-MNIST IDX files from the Debian package (the offline default data set).
 data:
@@ -40,5 +49,5 @@ clean:
 
 # The test suite through Bazel (Debian package bazel-bootstrap; README section "Bazel"),
 # offline, with the virtualenv of `make setup`; stops the Bazel server whatever the result.
-bazel-test: setup data
+bazel-test: setup data bazel
 	LSG_TF_VENV=$(abspath $(VENV)) bazel test //...; status=$$?; bazel shutdown; exit $$status

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from conftest import ROOT, needs_fashion
 from lsg_tf import run_io
@@ -23,6 +24,7 @@ def _free_ports(n):
     return ports
 
 
+@pytest.mark.slow  # two TensorFlow processes + collectives: ~1-2 min on 2 cores
 @needs_fashion
 def test_two_workers_finish_with_identical_gate(tmp_path):
     out = tmp_path / "run"

@@ -12,7 +12,8 @@ import pytest
 from conftest import ROOT, needs_fashion
 from lsg_tf import run_io
 
-pytestmark = needs_fashion
+# Three MirroredStrategy training processes: ~1-2 min on 2 cores.
+pytestmark = [needs_fashion, pytest.mark.slow]
 
 
 def _command(out):
