@@ -1,0 +1,334 @@
+"""Markdown, JSON and figures from :func:`lsg_tf.robustness.evaluate.evaluate_runs`.
+
+``write_report(results, out_dir)`` writes ``attack_eval.md`` (the paper's Tables 4 and 5 plus
+cost and PGD tables), ``attack_eval.json`` (every number, per-image black-box records),
+``attack_eval_examples.png`` (clean / adversarial pairs) and ``attack_eval_roc.png`` (ROC curves
+of the first repeat per training size). matplotlib is imported only inside the drawing
+functions.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from lsg_tf import run_io
+
+MARKDOWN_FILE = "attack_eval.md"
+JSON_FILE = "attack_eval.json"
+EXAMPLES_FIGURE = "attack_eval_examples.png"
+ROC_FIGURE = "attack_eval_roc.png"
+
+# The paper's numbers (ResNet20 on CIFAR-10): Table 4 (100/500/1000 images per class) and the
+# rows of Table 5 present in the paper.
+PAPER_TABLE4 = {"STD": (72.86, 80.77, 83.64), "LSG": (77.39, 85.01, 86.93)}
+PAPER_TABLE5 = {"No Attack: accuracy": ("88.03%", "88.85%"),
+                "Single Pixel Attack: success rate": ("14.00%", "2.00%")}
+
+ATTACK_TITLES = {"pgd": "targeted PGD", "pixel": "one-pixel", "local_search": "local search"}
+
+
+def _clean(value):
+    """JSON-ready copy: no arrays key, NaN -> None, numpy -> Python."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items() if k != "arrays"}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _clean(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def results_to_json(results: dict) -> dict:
+    """The JSON-serialisable part of ``results`` (example images and ROC curves dropped)."""
+    return _clean(results)
+
+
+def _pct(value, digits=2):
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else \
+        f"{100 * value:.{digits}f}%"
+
+
+def _num(value, fmt):
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else \
+        format(value, fmt)
+
+
+def _common_success(runs: list[dict], attack: str):
+    """Success rates on the candidates every run classifies correctly (same images)."""
+    records = [r[attack]["per_image"] for r in runs if attack in r]
+    if len(records) != len(runs) or not runs:
+        return None
+    common = np.logical_and.reduce([np.asarray(p["attempted"], bool) for p in records])
+    if not common.any():
+        return int(common.sum()), [float("nan")] * len(runs)
+    return int(common.sum()), [float(np.asarray(p["success"], bool)[common].mean())
+                               for p in records]
+
+
+def markdown(results: dict, command: str | None = None) -> str:
+    """The report as Markdown (see the module docstring)."""
+    runs = results["runs"]
+    cfg = results["config"]
+    d = results["data"]
+    labels = [r["label"] for r in runs]
+    lines = ["# Adversarial detection and black-box attacks: STD vs LSG", ""]
+    h, w, c = d["image_shape"]
+    lines += [
+        f"Paper section 4.5 (Table 4) and appendix F (Table 5), on **{d['dataset']}** "
+        f"({h}x{w}x{c}, {d['num_classes']} classes). Every run is evaluated on the same images "
+        f"with the same PGD targets (one random permutation of the classes without fixed "
+        f"points: {d['target_permutation']}).",
+    ]
+    if d["dataset"] != "cifar10":
+        lines += ["", f"The paper's Tables 4 and 5 are for ResNet20s on CIFAR-10; these runs "
+                      f"are on {d['dataset']}, so only the direction of the differences is "
+                      f"comparable, not the values."]
+    lines += ["", "| run | label | scheme | run's own test accuracy | gate density |",
+              "|---|---|---|---|---|"]
+    for r in runs:
+        lines.append(f"| {r['name']} | {r['label']} | {r['scheme']} | "
+                     f"{_num(r.get('run_test_accuracy'), '.4f')} | "
+                     f"{_num(r.get('gate_density'), '.3f')} |")
+    if command:
+        lines += ["", "Command:", "", f"    {command}"]
+    lines += ["", "## Sizes", ""]
+    lines.append(f"- Clean accuracy: {d['accuracy_images']} test images.")
+    if "pgd" in runs[0]:
+        p = cfg["pgd"]
+        lines.append(f"- Targeted L∞ PGD (ART): ε = {p['eps']}, step {p['eps_step']}, "
+                     f"{p['max_iter']} iterations, on {d['pgd_pool_images']} "
+                     f"{d['pgd_pool_split']} images (stratified).")
+    if "detection" in runs[0]:
+        det = cfg["detection"]
+        lines.append(
+            f"- Detection (Table 4): random forest ({det['n_estimators']} trees) on the GAP of "
+            f"every conv layer ({runs[0]['detection']['feature_dim']} features); training sets "
+            f"of {', '.join(str(n) for n in det['train_per_class'])} images per class (+ their "
+            f"PGD versions), test set {det['test_per_class']} per class (+ PGD versions), "
+            f"{det['repeats']} repeats with different splits and seeds, drawn from a pool of "
+            f"{det['pool_size_per_class']} images per class. The paper: 100/500/1000 per "
+            f"class, test 100 per class, 5 repeats.")
+    if "pixel" in runs[0]:
+        p = cfg["pixel"]
+        lines.append(f"- One-pixel attack (ART PixelAttack, differential evolution, untargeted): "
+                     f"{d['pixel_images']} test images, {p['pixels']} pixel(s), population "
+                     f"{p['population']}, {p['max_iter']} generations (Su et al.: 400, 100).")
+    if "local_search" in runs[0]:
+        s = cfg["local_search"]
+        cap = "all candidates" if s["max_candidates"] is None else \
+            f"at most {s['max_candidates']} candidates per round"
+        lines.append(f"- Local-search attack (Narodytska & Kasiviswanathan 2016, untargeted): "
+                     f"{d['local_search_images']} test images, p = {s['p']}, r = {s['r']}, "
+                     f"d = {s['d']}, t = {s['t']}, k = {s['k']}, R = {s['rounds']}, {cap}.")
+    lines.append("- Black-box success rates count images the model classifies correctly "
+                 "(attempts); success means the model's top-1 label of the returned image "
+                 "differs from the true label.")
+    lines.append(f"- Wall time: {results['wall_time_seconds']:.0f} s in total ("
+                 + ", ".join(f"{r['name']} {r['seconds']['total']:.0f} s" for r in runs)
+                 + "), on a shared 2-core CPU.")
+
+    if "detection" in runs[0]:
+        sizes = runs[0]["detection"]["train_per_class"]
+        lines += ["", "## Table 4: detection AUC (%)", "",
+                  f"Mean ± std over {runs[0]['detection']['repeats']} repeats.", "",
+                  "| training images per class | " + " | ".join(str(n) for n in sizes) + " |",
+                  "|---|" + "---|" * len(sizes)]
+        for r in runs:
+            det = r["detection"]
+            cells = [f"{100 * _get(det['mean_auc'], n):.2f} ± {100 * _get(det['std_auc'], n):.2f}"
+                     for n in sizes]
+            lines.append(f"| {r['label']} | " + " | ".join(cells) + " |")
+        lines += ["", "Paper (CIFAR-10, 100 / 500 / 1000 per class): STD "
+                  + " / ".join(f"{v:.2f}" for v in PAPER_TABLE4["STD"]) + ", LSG "
+                  + " / ".join(f"{v:.2f}" for v in PAPER_TABLE4["LSG"]) + "."]
+        baseline = next((r for r in runs if r["scheme"] == "std"), None)
+        if baseline is not None:
+            for r in runs:
+                if r is baseline:
+                    continue
+                diffs = [100 * (_get(r["detection"]["mean_auc"], n)
+                                - _get(baseline["detection"]["mean_auc"], n)) for n in sizes]
+                lines.append(f"{r['label']} minus {baseline['label']}: "
+                             + ", ".join(f"{v:+.2f}" for v in diffs) + " AUC points.")
+
+    lines += ["", "## Table 5: black-box attacks", "",
+              "| Attack | Metric | " + " | ".join(labels) + " |",
+              "|---|---|" + "---|" * len(runs)]
+    lines.append("| No Attack | Accuracy | "
+                 + " | ".join(_pct(r["clean_accuracy"]) for r in runs) + " |")
+    for attack, title in (("pixel", "Single Pixel Attack"),
+                          ("local_search", "Local Search Attack")):
+        if attack in runs[0]:
+            cells = [f"{_pct(r[attack]['success_rate'])} ({r[attack]['successes']}/"
+                     f"{r[attack]['attempts']})" for r in runs]
+            lines.append(f"| {title} | Attack Success Rate | " + " | ".join(cells) + " |")
+    lines += ["", "Paper (CIFAR-10, STD / LSG): "
+              + "; ".join(f"{k} {v[0]} / {v[1]}" for k, v in PAPER_TABLE5.items()) + "."]
+    for attack in ("pixel", "local_search"):
+        common = _common_success(runs, attack) if attack in runs[0] else None
+        if common:
+            n, rates = common
+            lines.append(f"On the {n} {ATTACK_TITLES[attack]} images that every run classifies "
+                         f"correctly: " + ", ".join(f"{lab} {_pct(v)}"
+                                                    for lab, v in zip(labels, rates)) + ".")
+
+    if any(a in runs[0] for a in ("pixel", "local_search")):
+        lines += ["", "## Black-box attack cost", "",
+                  "| run | attack | attempts | successes | success rate | mean queries "
+                  "| mean queries (successes) | s / image | changed pixels (successes) |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in runs:
+            for attack in ("pixel", "local_search"):
+                if attack not in r:
+                    continue
+                a = r[attack]
+                lines.append(
+                    f"| {r['label']} | {ATTACK_TITLES[attack]} | {a['attempts']} | "
+                    f"{a['successes']} | {_pct(a['success_rate'])} | "
+                    f"{_num(a['mean_queries'], '.0f')} | "
+                    f"{_num(a['mean_queries_successful'], '.0f')} | "
+                    f"{_num(a['seconds_per_image'], '.2f')} | "
+                    f"{_num(a['mean_changed_pixels_successful'], '.1f')} |")
+
+    if "pgd" in runs[0]:
+        lines += ["", "## Targeted PGD", "",
+                  "| run | images | clean accuracy | target reached | target reached (correct "
+                  "images) | label changed | mean ‖δ‖∞ | s / image |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in runs:
+            p = r["pgd"]
+            lines.append(f"| {r['label']} | {p['images']} | {_pct(p['clean_accuracy_on_pool'])} "
+                         f"| {_pct(p['target_hit_rate'])} | {_pct(p['target_hit_rate_correct'])}"
+                         f" | {_pct(p['label_changed_rate'])} | {p['mean_linf']:.3f} | "
+                         f"{p['seconds_per_image']:.3f} |")
+
+    lines += ["", "## Figures", "",
+              f"![adversarial examples]({EXAMPLES_FIGURE})", "",
+              "Clean / adversarial pairs per run and attack: successes first (red title: the "
+              "predicted class after the attack; for PGD, the target was reached), then failures "
+              "(✗), then images not attacked because the model misclassifies them. Circles mark "
+              "the pixels the black-box attacks changed.", ""]
+    if "detection" in runs[0]:
+        lines += [f"![ROC curves]({ROC_FIGURE})", "",
+                  "ROC curves of the detector, first repeat, per training size.", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _get(mapping, size):
+    return mapping[size] if size in mapping else mapping[str(size)]
+
+
+def _short(names, label):
+    name = names[int(label)] if names else str(label)
+    return name if len(name) <= 11 else name[:10] + "."
+
+
+def examples_figure(results: dict):
+    """Grid of clean / adversarial pairs: one row per run and attack."""
+    from lsg_tf.plots import _pyplot
+
+    plt = _pyplot()
+    names = results["data"]["class_names"]
+    rows = [(r, attack) for r in results["runs"] for attack in ("pgd", "pixel", "local_search")
+            if attack in r.get("arrays", {})]
+    count = max((len(r["arrays"][a]["labels"]) for r, a in rows), default=0)
+    if not rows or not count:
+        fig, ax = plt.subplots(figsize=(4, 1))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no examples", ha="center", va="center")
+        return fig
+    fig, axes = plt.subplots(len(rows), 2 * count, squeeze=False,
+                             figsize=(1.25 * 2 * count + 1.2, 1.45 * len(rows)))
+    for row, (run, attack) in enumerate(rows):
+        ex = run["arrays"][attack]
+        for j in range(count):
+            for k, key in enumerate(("clean", "adv")):
+                ax = axes[row, 2 * j + k]
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if j >= len(ex["labels"]):
+                    ax.axis("off")
+                    continue
+                image = np.clip(ex[key][j], 0, 1)
+                ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray",
+                          vmin=0, vmax=1, interpolation="nearest")
+                if key == "clean":
+                    ax.set_title(_short(names, ex["labels"][j]), fontsize=6)
+                    continue
+                success = bool(ex["success"][j])
+                if not ex["attempted"][j]:
+                    title = "not attacked"  # misclassified when clean
+                else:
+                    title = ("→ " if success else "✗ ") + _short(names, ex["adv_labels"][j])
+                ax.set_title(title, fontsize=6, color="red" if success else "black")
+                if attack != "pgd":
+                    rr, cc = np.nonzero(np.any(ex["adv"][j] != ex["clean"][j], axis=-1))
+                    if 0 < len(rr) <= 40:
+                        ax.scatter(cc, rr, s=30, facecolors="none", edgecolors="red",
+                                   linewidths=0.7)
+        axes[row, 0].set_ylabel(f"{run['label']}\n{ATTACK_TITLES[attack]}", fontsize=6)
+    fig.suptitle("clean / adversarial pairs (title: true class / predicted class)", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def roc_figure(results: dict):
+    """ROC curves of the detector (first repeat), one panel per training size."""
+    from lsg_tf.plots import _pyplot
+
+    plt = _pyplot()
+    runs = [r for r in results["runs"] if "roc" in r.get("arrays", {})]
+    sizes = runs[0]["detection"]["train_per_class"] if runs else []
+    fig, axes = plt.subplots(1, max(1, len(sizes)), squeeze=False,
+                             figsize=(3.3 * max(1, len(sizes)), 3.3))
+    for i, size in enumerate(sizes):
+        ax = axes[0, i]
+        for r in runs:
+            fpr, tpr = _get(r["arrays"]["roc"], size)
+            mean = _get(r["detection"]["mean_auc"], size)
+            ax.plot(fpr, tpr, label=f"{r['label']} (mean AUC {100 * mean:.1f})")
+        ax.set_title(f"{size} training images per class", fontsize=9)
+        means = [_get(r["detection"]["mean_auc"], size) for r in runs]
+        if min(means) > 0.95:
+            # Near-perfect curves hug the corner; a log axis shows where they differ.
+            negatives = runs[0]["detection"]["test_per_class"] * results["data"]["num_classes"]
+            low = 0.5 / negatives  # the smallest non-zero rate is 1 / negatives
+            chance = np.logspace(np.log10(low), 0, 50)
+            ax.plot(chance, chance, color="gray", linestyle=":", linewidth=0.8)
+            ax.set_xscale("log", nonpositive="clip")
+            ax.set_xlim(low, 1)
+            ax.set_xlabel("false positive rate (log scale)")
+        else:
+            ax.plot([0, 1], [0, 1], color="gray", linestyle=":", linewidth=0.8)
+            ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def write_report(results: dict, out_dir: str, command: str | None = None) -> dict:
+    """Writes the Markdown, JSON and both figures into ``out_dir``; returns their paths."""
+    from lsg_tf.plots import save_figure
+
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {"markdown": os.path.join(out_dir, MARKDOWN_FILE),
+             "json": os.path.join(out_dir, JSON_FILE),
+             "examples": os.path.join(out_dir, EXAMPLES_FIGURE)}
+    payload = results_to_json(results)
+    if command:
+        payload["command"] = command
+    run_io.write_json(paths["json"], payload)
+    save_figure(examples_figure(results), paths["examples"])
+    if any("roc" in r.get("arrays", {}) for r in results["runs"]):
+        paths["roc"] = os.path.join(out_dir, ROC_FIGURE)
+        save_figure(roc_figure(results), paths["roc"])
+    run_io.write_text(paths["markdown"], markdown(results, command))
+    return paths
