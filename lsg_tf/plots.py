@@ -7,7 +7,8 @@ import io
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot with the non-interactive Agg backend (imported on first use)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -18,7 +19,7 @@ def _pyplot():
 
 def gate_figure(gate: np.ndarray, class_names=None, title: str | None = None):
     """Heatmap of G, classes (rows) x filters (columns), as the paper's Fig. 4."""
-    plt = _pyplot()
+    plt = pyplot()
     gate = np.asarray(gate)
     num_classes, num_filters = gate.shape
     width = min(16.0, max(6.0, 0.12 * num_filters + 2.0))
@@ -43,14 +44,14 @@ def save_figure(fig, path: str) -> None:
 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
-    _pyplot().close(fig)
+    pyplot().close(fig)
 
 
 def figure_to_rgb(fig) -> np.ndarray:
     """Renders a figure to a uint8 ``[H, W, 3]`` array and closes it (for TensorBoard)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=80)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     buffer.seek(0)
-    image = _pyplot().imread(buffer)
+    image = pyplot().imread(buffer)
     return (image[..., :3] * 255).astype(np.uint8)

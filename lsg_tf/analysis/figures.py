@@ -31,7 +31,7 @@ def _class_ticks(ax, class_names, axis="both"):
 
 def gate_heatmaps(gates: Mapping[str, np.ndarray], class_names: Sequence[str]):
     """Fig. 4: one gate heatmap (classes x filters, values in [0, 1]) per run."""
-    plt = plots._pyplot()
+    plt = plots.pyplot()
     num_classes, num_filters = next(iter(gates.values())).shape
     width = min(16.0, max(6.0, 0.12 * num_filters + 2.5))
     fig, axes = _grid(plt, len(gates), 1, width, 0.3 * num_classes + 1.3)
@@ -53,7 +53,7 @@ def confusion_grid(confusions: Mapping[str, Sequence[tuple[str, np.ndarray]]],
     Args:
         confusions: run name -> [(panel title, counts [C, C]), ...].
     """
-    plt = plots._pyplot()
+    plt = plots.pyplot()
     cols = max(len(p) for p in confusions.values())
     fig, axes = _grid(plt, len(confusions), cols, 3.6, 3.4)
     for row, (run, panels) in enumerate(confusions.items()):
@@ -81,7 +81,7 @@ def similarity_grid(matrices: Mapping[str, tuple[np.ndarray, np.ndarray]],
     Args:
         matrices: run name -> (S_TP [C, C], S_FN [C, C]).
     """
-    plt = plots._pyplot()
+    plt = plots.pyplot()
     fig, axes = _grid(plt, len(matrices), 2, 3.6, 3.4)
     for row, (run, pair) in enumerate(matrices.items()):
         for col, (label, matrix) in enumerate(zip(("S_TP", "S_FN"), pair)):
@@ -107,7 +107,7 @@ def correlation_panels(correlations: Mapping[str, np.ndarray], thresholds: Seque
     The colour range is symmetric and shared by every matrix: ± the largest off-diagonal
     magnitude (the diagonal, always 1, is drawn saturated).
     """
-    plt = plots._pyplot()
+    plt = plots.pyplot()
     panels = len(correlations) + 1
     cols = min(3, panels)
     rows = -(-panels // cols)
@@ -151,7 +151,7 @@ def cluster_panels(panels: Mapping[str, tuple[np.ndarray, np.ndarray]],
         panels: run name -> (centres [C, K] with row c matched to gate row c, gate [C, K]),
             both with filters already in display order.
     """
-    plt = plots._pyplot()
+    plt = plots.pyplot()
     num_classes, num_filters = next(iter(panels.values()))[0].shape
     width = min(9.0, max(4.0, 0.07 * num_filters + 1.5))
     fig, axes = _grid(plt, len(panels), 2, width, 0.25 * num_classes + 1.4)

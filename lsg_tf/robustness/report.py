@@ -232,9 +232,9 @@ def _short(names, label):
 
 def examples_figure(results: dict):
     """Grid of clean / adversarial pairs: one row per run and attack."""
-    from lsg_tf.plots import _pyplot
+    from lsg_tf.plots import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     names = results["data"]["class_names"]
     rows = [(r, attack) for r in results["runs"] for attack in ("pgd", "pixel", "local_search")
             if attack in r.get("arrays", {})]
@@ -281,9 +281,9 @@ def examples_figure(results: dict):
 
 def roc_figure(results: dict):
     """ROC curves of the detector (first repeat), one panel per training size."""
-    from lsg_tf.plots import _pyplot
+    from lsg_tf.plots import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     runs = [r for r in results["runs"] if "roc" in r.get("arrays", {})]
     sizes = runs[0]["detection"]["train_per_class"] if runs else []
     fig, axes = plt.subplots(1, max(1, len(sizes)), squeeze=False,
