@@ -81,6 +81,9 @@ def display_command(names) -> str:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    from lsg_tf.console import quiet_logs
+
+    quiet_logs()
     class_sets = _parse_class_sets(_MASK_CLASSES.value)
     from lsg_tf.analysis import report_lib  # TensorFlow after parsing: fast --help and errors
 

@@ -115,6 +115,9 @@ def flagfile_text(config) -> str:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    from lsg_tf.console import quiet_logs
+
+    quiet_logs()
     from lsg_tf import distribute, run_io, training  # TensorFlow after parsing: fast --help
 
     # Logical CPU devices for MirroredStrategy must exist before TF initialises.

@@ -131,6 +131,9 @@ def portable_command(argv: list[str]) -> str:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    from lsg_tf.console import quiet_logs
+
+    quiet_logs()
     if not _RUN.value:
         raise app.UsageError("--run is required (repeat it for each run)")
     config = config_from_flags()

@@ -31,6 +31,9 @@ VARIANTS = {
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    from lsg_tf.console import quiet_logs
+
+    quiet_logs()
     from lsg_tf import run_io, training
 
     base = train_cli.config_from_flags()
