@@ -23,8 +23,8 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 GATE_OPTIMIZERS = ("same", "sgd", "adam")
 LR_SCHEDULES = ("constant", "step", "cosine")
 # Settings that may change when a run is resumed; anything else must match.
-_RESUMABLE_FIELDS = ("epochs", "verbose", "cache_dir", "data_dir", "strategy", "num_cpu_replicas",
-                     "export_dir", "export_name")
+_RESUMABLE_FIELDS = ("output_dir", "epochs", "verbose", "cache_dir", "data_dir", "strategy",
+                     "num_cpu_replicas", "export_dir", "export_name", "validation_freq")
 
 
 @dataclasses.dataclass
