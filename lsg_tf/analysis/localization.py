@@ -1,0 +1,591 @@
+"""Localization with resized feature maps: one filter and CAM (paper section 4.4, appendix E).
+
+The evaluation data is a folder in the PASCAL-VOC layout (:func:`read_voc_folder`): photos,
+per-pixel class-index masks and the mask class names. Mask classes are mapped onto the
+model's classes (:data:`CIFAR10_FROM_MSRC` by default); every (image, mapped class present in
+its mask) pair is one evaluation item, scored against that class's binary mask with void
+pixels excluded.
+
+* One filter (E.1): filter ``k``'s feature map, bilinearly upsampled to the mask size, is
+  segmented at ``>= t_k``, where ``t_k`` is the value of filter ``k``'s top ``top_fraction``
+  activations over all pixels of all evaluation images (each image once; one threshold per
+  filter, computed exactly, see :func:`dataset_thresholds`). ``IoU_c^k`` and ``AP_c^k`` average
+  over class ``c``'s items; filter ``k`` localizes ``c* = argmax_c AP_c^k`` (ties: the first
+  class); a class's numbers average over its filters, the totals over all ``K`` filters.
+* CAM (E.2): ``sum_k W[k, c] F_k`` for the item's class ``c``, upsampled, segmented at the top
+  ``top_fraction`` of its own values (per image).
+
+The paper uses the top 20% and success ``IoU > 0.15`` (AP15); the authors' later variant is
+the top 30% and ``IoU > 0.3``: both are parameters.
+
+Images of any size are resized (bilinear, antialiased) to the model's input size for the
+forward pass and converted to its channel count (gray from RGB by ITU-R BT.601 luma
+``0.299 R + 0.587 G + 0.114 B``; RGB from gray by repetition).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+
+import numpy as np
+
+VOID_INDEX = 255
+VOID_NAMES = ("void",)
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+
+# Mask class (MSRC-v2 / PASCAL VOC spelling) -> CIFAR-10 class.
+CIFAR10_FROM_MSRC = {
+    "aeroplane": "airplane",
+    "car": "automobile",
+    "bird": "bird",
+    "cat": "cat",
+    "dog": "dog",
+    "boat": "ship",
+    "horse": "horse",
+}
+
+# (top_fraction, iou_threshold): the paper's (top 20%, AP15) and the authors' later variant.
+PAPER_VARIANT = (0.2, 0.15)
+LATER_VARIANT = (0.3, 0.3)
+
+
+# ------------------------------------------------------------------------------------ data
+@dataclasses.dataclass
+class VocData:
+    """Photos and masks of a VOC-layout folder.
+
+    Attributes:
+        ids: image names (file stems), sorted.
+        images: uint8 arrays ``[H_i, W_i, 3]`` (or ``[H_i, W_i, 1]`` for gray files).
+        masks: uint8 class-index arrays ``[H_i, W_i]``, same size as the image.
+        class_names: mask class names; index = class index in the masks.
+        void_indices: mask indices ignored in IoU (255 and classes named "void").
+    """
+
+    ids: list
+    images: list
+    masks: list
+    class_names: list
+    void_indices: tuple
+
+
+def read_classes(path: str) -> list:
+    """Reads ``classes.txt``: one name per line (index = line number) or ``index name`` lines.
+
+    Raises:
+        FileNotFoundError: if the file is missing.
+        ValueError: on an empty file or inconsistent indices.
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} is missing: a VOC folder needs classes.txt")
+    with open(path, encoding="utf-8") as f:
+        lines = [line.strip() for line in f if line.strip()]
+    if not lines:
+        raise ValueError(f"{path}: no class names; expected one name per line")
+    names = {}
+    for number, line in enumerate(lines):
+        head, _, rest = line.partition(" ")
+        if head.isdigit() and rest.strip():
+            index, name = int(head), rest.strip()
+        else:
+            index, name = number, line
+        if index in names:
+            raise ValueError(f"{path}: class index {index} appears twice")
+        names[index] = name
+    if sorted(names) != list(range(len(names))):
+        raise ValueError(f"{path}: class indices must be 0..{len(names) - 1}, got {sorted(names)}")
+    return [names[i] for i in range(len(names))]
+
+
+def read_voc_folder(voc_dir: str, max_images: int | None = None) -> VocData:
+    """Reads ``JPEGImages/*.jpg``, ``SegmentationClass/*.png`` and ``classes.txt``.
+
+    Masks are palette ("P") or gray ("L") PNGs whose pixel values are class indices; 255 and
+    classes named "void" are void. Only images with a mask are read (sorted by name).
+
+    Args:
+        voc_dir: the folder.
+        max_images: read at most this many images (the first ones by name).
+
+    Raises:
+        FileNotFoundError: missing folder, classes.txt or no image with a mask.
+        ValueError: a mask in another mode, of another size than its image, or with an index
+            outside the class list.
+    """
+    from PIL import Image
+
+    image_dir = os.path.join(voc_dir, "JPEGImages")
+    mask_dir = os.path.join(voc_dir, "SegmentationClass")
+    for folder in (image_dir, mask_dir):
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"{folder} is missing: expected a VOC-layout folder")
+    class_names = read_classes(os.path.join(voc_dir, "classes.txt"))
+    void = tuple(sorted({VOID_INDEX} | {i for i, n in enumerate(class_names)
+                                        if n.lower() in VOID_NAMES}))
+    stems = sorted(os.path.splitext(n)[0] for n in os.listdir(mask_dir) if n.endswith(".png"))
+    stems = [s for s in stems if os.path.exists(os.path.join(image_dir, s + ".jpg"))]
+    if not stems:
+        raise FileNotFoundError(
+            f"{voc_dir}: no JPEGImages/NAME.jpg with a SegmentationClass/NAME.png")
+    if max_images is not None:
+        if max_images < 1:
+            raise ValueError(f"max_images must be >= 1, got {max_images!r}")
+        stems = stems[:max_images]
+    images, masks = [], []
+    for stem in stems:
+        mask_path = os.path.join(mask_dir, stem + ".png")
+        with Image.open(mask_path) as mask_file:
+            if mask_file.mode not in ("P", "L"):
+                raise ValueError(f"{mask_path}: mode {mask_file.mode!r}; expected a palette "
+                                 "('P') or gray ('L') PNG of class indices")
+            mask = np.array(mask_file)  # uint8 class indices
+        with Image.open(os.path.join(image_dir, stem + ".jpg")) as image_file:
+            image = np.array(image_file.convert("L" if image_file.mode == "L" else "RGB"))
+        if image.ndim == 2:
+            image = image[..., None]
+        if image.shape[:2] != mask.shape:
+            raise ValueError(f"{mask_path}: mask size {mask.shape} differs from its image "
+                             f"{image.shape[:2]}")
+        bad = np.setdiff1d(np.unique(mask), np.array(list(range(len(class_names))) + [VOID_INDEX]))
+        if bad.size:
+            raise ValueError(f"{mask_path}: class indices {bad.tolist()} outside 0.."
+                             f"{len(class_names) - 1} and {VOID_INDEX} (classes.txt)")
+        images.append(image)
+        masks.append(mask)
+    return VocData(ids=stems, images=images, masks=masks, class_names=class_names,
+                   void_indices=void)
+
+
+@dataclasses.dataclass
+class Item:
+    """One evaluation item: an image and one mapped class present in its mask.
+
+    Attributes:
+        image: index into :attr:`VocData.images`.
+        model_class: the model's class index ``c``.
+        target: bool ``[H, W]``, the class's pixels.
+        valid: bool ``[H, W]``, the non-void pixels.
+    """
+
+    image: int
+    model_class: int
+    target: np.ndarray
+    valid: np.ndarray
+
+
+def parse_class_map(entries) -> dict:
+    """``["mask_name:model_name", ...]`` -> dict (raises ValueError naming a bad entry)."""
+    mapping = {}
+    for entry in entries:
+        mask_name, sep, model_name = entry.partition(":")
+        if not sep or not mask_name.strip() or not model_name.strip():
+            raise ValueError(f"class map entry {entry!r}: expected 'mask_name:model_name'")
+        mapping[mask_name.strip()] = model_name.strip()
+    return mapping
+
+
+def evaluation_items(data: VocData, model_class_names, class_map=None,
+                     max_images: int | None = None) -> list:
+    """The items: every image and every mapped class present in its mask.
+
+    Args:
+        data: from :func:`read_voc_folder`.
+        model_class_names: the model's class names (index = class index).
+        class_map: mask class name -> model class name (default :data:`CIFAR10_FROM_MSRC`).
+        max_images: keep the items of the first this many images with a mapped class.
+
+    Raises:
+        ValueError: a mapped name missing from the mask classes or the model's classes, or
+            no item at all.
+    """
+    class_map = CIFAR10_FROM_MSRC if class_map is None else class_map
+    model_class_names = list(model_class_names)
+    pairs = []
+    for mask_name, model_name in class_map.items():
+        if mask_name not in data.class_names:
+            raise ValueError(f"class map: mask class {mask_name!r} not in classes.txt "
+                             f"{data.class_names}")
+        if model_name not in model_class_names:
+            raise ValueError(f"class map: model class {model_name!r} not in the model's classes "
+                             f"{model_class_names}")
+        pairs.append((data.class_names.index(mask_name), model_class_names.index(model_name)))
+    void = np.array(data.void_indices)
+    items, images = [], 0
+    for i, mask in enumerate(data.masks):
+        if max_images is not None and images >= max_images:
+            break
+        valid = ~np.isin(mask, void)
+        for mask_index, model_index in pairs:
+            target = mask == mask_index
+            if target.any():
+                items.append(Item(image=i, model_class=model_index, target=target, valid=valid))
+        images += bool(items) and items[-1].image == i
+    if not items:
+        raise ValueError(f"no image contains a mapped class {sorted(class_map)}")
+    return items
+
+
+# ---------------------------------------------------------------------------------- maps
+def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """``[H, W, 1 or 3]`` -> ``[H, W, channels]`` (gray from RGB by BT.601 luma)."""
+    have = image.shape[-1]
+    if have == channels:
+        return image
+    if have == 3 and channels == 1:
+        return (image.astype(np.float32) @ np.array(LUMA_WEIGHTS, np.float32))[..., None]
+    if have == 1 and channels == 3:
+        return np.repeat(image, 3, axis=-1)
+    raise ValueError(f"cannot convert {have}-channel images to {channels} channels; "
+                     "supported: 1 <-> 3")
+
+
+def feature_maps(model, images, batch_size: int = 64, progress: str | None = None) -> np.ndarray:
+    """Last conv feature maps of images of any size.
+
+    Args:
+        model: an :class:`~lsg_tf.model.LSGModel`.
+        images: uint8 arrays ``[H_i, W_i, 1 or 3]``.
+        batch_size: images per forward pass.
+        progress: tqdm description (None: no bar).
+
+    Returns:
+        float32 ``[N, h, w, K]``.
+    """
+    import tensorflow as tf
+
+    height, width, channels = model.backbone.input_shape[1:4]
+    resized = np.stack([
+        tf.image.resize(to_channels(im, channels).astype(np.float32) / 255.0, (height, width),
+                        method="bilinear", antialias=True).numpy()
+        for im in images])
+    starts = range(0, len(resized), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=progress, unit="batch", leave=False)
+    out = [np.asarray(model.feature_maps(tf.constant(resized[s:s + batch_size])))
+           for s in starts]
+    return np.concatenate(out).astype(np.float32)
+
+
+def upsample(maps: np.ndarray, size) -> np.ndarray:
+    """Bilinear upsampling ``[h, w, K]`` -> ``[H, W, K]`` (half-pixel centres)."""
+    import tensorflow as tf
+
+    if tuple(maps.shape[:2]) == tuple(size):
+        return np.asarray(maps, np.float32)
+    return tf.image.resize(np.asarray(maps, np.float32), tuple(size), method="bilinear").numpy()
+
+
+def top_threshold(values: np.ndarray, top_fraction: float) -> float:
+    """The ``ceil(top_fraction * n)``-th largest value: ``values >= t`` is the top fraction."""
+    _check_fraction(top_fraction)
+    values = np.ravel(values)
+    k = max(1, math.ceil(top_fraction * values.size - 1e-9))
+    return float(np.partition(values, values.size - k)[values.size - k])
+
+
+def dataset_thresholds(maps: np.ndarray, sizes, top_fraction: float, bins: int = 4096,
+                       progress: str | None = None) -> np.ndarray:
+    """Per-filter threshold of the top ``top_fraction`` over all upsampled pixels (E.1).
+
+    Exact and streaming: bilinear values stay within each filter's low-resolution range, so a
+    histogram of ``bins`` bins over that range locates the bin holding the threshold (pass 1),
+    and the values in that bin alone are kept to select it exactly (pass 2). Memory: one
+    upsampled image plus ``[K, bins]`` counts.
+
+    Args:
+        maps: ``[N, h, w, K]`` low-resolution maps, one per image.
+        sizes: ``N`` output sizes ``(H_i, W_i)``.
+        top_fraction: in (0, 1].
+        bins: histogram bins.
+        progress: tqdm description prefix (None: no bars).
+
+    Returns:
+        float32 ``[K]``: segment ``upsampled[..., k] >= t[k]``.
+    """
+    _check_fraction(top_fraction)
+    num_filters = maps.shape[-1]
+    low = maps.reshape(-1, num_filters).min(axis=0).astype(np.float64)
+    high = maps.reshape(-1, num_filters).max(axis=0).astype(np.float64)
+    width = np.where(high > low, (high - low) / bins, 1.0)
+
+    def bin_of(values):  # [P, K] -> bin indices [P, K]
+        return np.clip(((values - low) / width).astype(np.int64), 0, bins - 1)
+
+    counts = np.zeros((num_filters, bins), np.int64)
+    offsets = np.arange(num_filters) * bins
+    for i in _bar(range(len(maps)), progress and f"{progress} (histogram)"):
+        values = upsample(maps[i], sizes[i]).reshape(-1, num_filters)
+        counts += np.bincount((bin_of(values) + offsets).ravel(),
+                              minlength=num_filters * bins).reshape(num_filters, bins)
+    total = int(counts[0].sum())
+    k = max(1, math.ceil(top_fraction * total - 1e-9))  # pixels at or above the threshold
+    from_top = np.cumsum(counts[:, ::-1], axis=1)
+    hit = np.argmax(from_top >= k, axis=1)  # bins counted from the top
+    edge_bin = bins - 1 - hit
+    above = from_top[np.arange(num_filters), hit] - counts[np.arange(num_filters), edge_bin]
+    rank = k - above  # rank of the threshold inside its bin, from the top
+    kept = [[] for _ in range(num_filters)]
+    for i in _bar(range(len(maps)), progress and f"{progress} (exact)"):
+        values = upsample(maps[i], sizes[i]).reshape(-1, num_filters)
+        in_edge = bin_of(values) == edge_bin
+        for f in range(num_filters):
+            kept[f].append(values[in_edge[:, f], f])
+    thresholds = np.empty(num_filters, np.float32)
+    for f in range(num_filters):
+        candidates = np.sort(np.concatenate(kept[f]))[::-1]
+        thresholds[f] = candidates[rank[f] - 1]
+    return thresholds
+
+
+def iou(segmentation: np.ndarray, target: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """IoU over the valid pixels.
+
+    Args:
+        segmentation: bool ``[H, W]`` or ``[H, W, K]``.
+        target: bool ``[H, W]``.
+        valid: bool ``[H, W]``.
+
+    Returns:
+        ``[]`` or ``[K]``: ``|S ∩ T| / |S ∪ T|`` on valid pixels (0 when the union is empty).
+    """
+    if segmentation.ndim == 3:
+        target, valid = target[..., None], valid[..., None]
+    axes = (0, 1)
+    inter = np.sum(segmentation & target & valid, axis=axes)
+    union = np.sum((segmentation | target) & valid, axis=axes)
+    return np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+
+
+def one_filter_ious(maps: np.ndarray, items, thresholds: np.ndarray,
+                    progress: str | None = None) -> np.ndarray:
+    """``IoU_x^k`` of every item and filter: ``[num_items, K]`` (E.1)."""
+    out = np.empty((len(items), maps.shape[-1]), np.float64)
+    for n, item in enumerate(_bar(items, progress)):
+        up = upsample(maps[item.image], item.target.shape)
+        out[n] = iou(up >= thresholds, item.target, item.valid)
+    return out
+
+
+def class_activation_map(maps: np.ndarray, kernel: np.ndarray, model_class: int) -> np.ndarray:
+    """CAM ``sum_k W[k, c] F_k``: ``[h, w, K]``, kernel ``[K, C]`` -> ``[h, w]``."""
+    return np.asarray(maps, np.float32) @ np.asarray(kernel, np.float32)[:, model_class]
+
+
+def cam_ious(maps: np.ndarray, kernel: np.ndarray, items, top_fraction: float,
+             progress: str | None = None) -> np.ndarray:
+    """``IoU_x`` of every item's CAM segmented at its own top ``top_fraction`` (E.2)."""
+    out = np.empty(len(items), np.float64)
+    for n, item in enumerate(_bar(items, progress)):
+        cam = upsample(class_activation_map(maps[item.image], kernel, item.model_class)[..., None],
+                       item.target.shape)[..., 0]
+        out[n] = iou(cam >= top_threshold(cam, top_fraction), item.target, item.valid)
+    return out
+
+
+def item_accuracy(model, maps: np.ndarray, items) -> float:
+    """Fraction of items whose labelled class is the model's top-1 class (STD path, GAP + W)."""
+    logits = maps.mean(axis=(1, 2)) @ np.asarray(model.classifier.kernel) + np.asarray(
+        model.classifier.bias)
+    return float(np.mean([np.argmax(logits[item.image]) == item.model_class for item in items]))
+
+
+# ---------------------------------------------------------------------------- summaries
+@dataclasses.dataclass
+class ClassScores:
+    """Avg-IoU and AP of one class; ``count``: its items (CAM) or filters (one filter)."""
+
+    name: str
+    avg_iou: float
+    ap: float
+    count: int
+
+
+@dataclasses.dataclass
+class OneFilterResult:
+    """E.1: per class (over the filters assigned to it; NaN without filters) and total."""
+
+    per_class: list
+    avg_iou: float
+    ap: float
+    filter_class: list  # model class index c* of each filter
+    filter_iou: list  # IoU^k
+    filter_ap: list  # AP^k
+    filter_threshold: list = dataclasses.field(default_factory=list)  # t_k (dataset-wide)
+
+
+@dataclasses.dataclass
+class CamResult:
+    """E.2: per class (over its items) and total (over all items)."""
+
+    per_class: list
+    avg_iou: float
+    ap: float
+
+
+@dataclasses.dataclass
+class LocalizationResult:
+    """Both localizations of one model at one (top fraction, IoU threshold) variant."""
+
+    top_fraction: float
+    iou_threshold: float
+    num_images: int
+    num_items: int
+    one_filter: OneFilterResult
+    cam: CamResult
+
+
+def summarise_one_filter(ious: np.ndarray, item_classes, classes, class_names,
+                         iou_threshold: float) -> OneFilterResult:
+    """Assigns filters to classes and averages (E.1).
+
+    Args:
+        ious: ``[num_items, K]`` ``IoU_x^k``.
+        item_classes: ``[num_items]`` model class of each item.
+        classes: the evaluated model class indices (each with >= 1 item), in report order.
+        class_names: names of ``classes``.
+        iou_threshold: success is ``IoU > iou_threshold``.
+    """
+    ious = np.asarray(ious, np.float64)
+    item_classes = np.asarray(item_classes)
+    iou_ck = np.stack([ious[item_classes == c].mean(axis=0) for c in classes])  # [C', K]
+    ap_ck = np.stack([(ious[item_classes == c] > iou_threshold).mean(axis=0) for c in classes])
+    best = np.argmax(ap_ck, axis=0)  # [K], first class on ties
+    cols = np.arange(ious.shape[1])
+    filter_iou, filter_ap = iou_ck[best, cols], ap_ck[best, cols]
+    per_class = []
+    for j, name in enumerate(class_names):
+        mine = best == j
+        per_class.append(ClassScores(
+            name=name, count=int(mine.sum()),
+            avg_iou=float(filter_iou[mine].mean()) if mine.any() else float("nan"),
+            ap=float(filter_ap[mine].mean()) if mine.any() else float("nan")))
+    return OneFilterResult(per_class=per_class, avg_iou=float(filter_iou.mean()),
+                           ap=float(filter_ap.mean()),
+                           filter_class=[int(classes[j]) for j in best],
+                           filter_iou=filter_iou.tolist(), filter_ap=filter_ap.tolist())
+
+
+def summarise_cam(ious: np.ndarray, item_classes, classes, class_names,
+                  iou_threshold: float) -> CamResult:
+    """Per-class and total Avg-IoU and AP of per-item CAM IoUs (E.2)."""
+    ious = np.asarray(ious, np.float64)
+    item_classes = np.asarray(item_classes)
+    per_class = [ClassScores(name=name, avg_iou=float(ious[item_classes == c].mean()),
+                             ap=float((ious[item_classes == c] > iou_threshold).mean()),
+                             count=int((item_classes == c).sum()))
+                 for c, name in zip(classes, class_names)]
+    return CamResult(per_class=per_class, avg_iou=float(ious.mean()),
+                     ap=float((ious > iou_threshold).mean()))
+
+
+def evaluated_classes(items, model_class_names):
+    """Model class indices present among the items (ascending) and their names."""
+    classes = sorted({item.model_class for item in items})
+    return classes, [str(model_class_names[c]) for c in classes]
+
+
+def localize(model, data: VocData, items, model_class_names, variants=(PAPER_VARIANT,),
+             maps: np.ndarray | None = None, progress: str | None = None,
+             batch_size: int = 64) -> list:
+    """Evaluates one-filter and CAM localization of ``model`` for each variant.
+
+    Args:
+        model: an :class:`~lsg_tf.model.LSGModel` (GAP + one linear layer after the features).
+        data: from :func:`read_voc_folder`.
+        items: from :func:`evaluation_items`.
+        model_class_names: the model's class names.
+        variants: ``(top_fraction, iou_threshold)`` pairs.
+        maps: precomputed :func:`feature_maps` of ``data.images`` (else computed).
+        progress: tqdm description prefix (None: no bars).
+        batch_size: forward-pass batch size.
+
+    Returns:
+        one :class:`LocalizationResult` per variant.
+    """
+    if maps is None:
+        maps = feature_maps(model, data.images, batch_size, progress and f"{progress} maps")
+    kernel = np.asarray(model.classifier.kernel)
+    used = sorted({item.image for item in items})
+    sizes = [data.masks[i].shape for i in used]
+    item_classes = [item.model_class for item in items]
+    classes, names = evaluated_classes(items, model_class_names)
+    results = []
+    for top_fraction, iou_threshold in variants:
+        _check_fraction(top_fraction)
+        tag = progress and f"{progress} top {top_fraction:g}"
+        thresholds = dataset_thresholds(maps[used], sizes, top_fraction, progress=tag)
+        filter_ious = one_filter_ious(maps, items, thresholds, tag and f"{tag} one filter")
+        item_cam = cam_ious(maps, kernel, items, top_fraction, tag and f"{tag} CAM")
+        one_filter = summarise_one_filter(filter_ious, item_classes, classes, names,
+                                          iou_threshold)
+        one_filter.filter_threshold = thresholds.tolist()
+        results.append(LocalizationResult(
+            top_fraction=float(top_fraction), iou_threshold=float(iou_threshold),
+            num_images=len(used), num_items=len(items),
+            one_filter=one_filter,
+            cam=summarise_cam(item_cam, item_classes, classes, names, iou_threshold)))
+    return results
+
+
+# ------------------------------------------------------------------------------- figure
+def segmentations(model, maps: np.ndarray, item: Item, filter_index: int,
+                  filter_threshold: float, top_fraction: float):
+    """Bool ``[H, W]`` masks of one item: the filter's segmentation and the CAM's."""
+    size = item.target.shape
+    one = upsample(maps[item.image][..., filter_index:filter_index + 1], size)[..., 0]
+    cam = upsample(class_activation_map(maps[item.image], np.asarray(model.classifier.kernel),
+                                        item.model_class)[..., None], size)[..., 0]
+    return one >= filter_threshold, cam >= top_threshold(cam, top_fraction)
+
+
+def localization_figure(rows, run_names):
+    """Paper Fig. 8: per class a row of image, then per run its best filter and CAM, then GT.
+
+    Args:
+        rows: ``(class_name, image [H, W, 1 or 3] uint8, target bool [H, W],
+            [(filter_seg, filter_index, cam_seg) per run])``.
+        run_names: run labels.
+    """
+    from lsg_tf.plots import pyplot
+
+    plt = pyplot()
+    cols = 2 + 2 * len(run_names)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(1.9 * cols, 1.6 * len(rows) + 0.4),
+                             squeeze=False)
+    for r, (name, image, target, per_run) in enumerate(rows):
+        shown = image[..., 0] if image.shape[-1] == 1 else image
+        panels = [(shown, f"{name}", None)]
+        for run_name, (seg, k, cam) in zip(run_names, per_run):
+            panels.append((seg, f"{run_name} filter {k}", "filter"))
+            panels.append((cam, f"{run_name} CAM", "cam"))
+        panels.append((target, "ground truth", "gt"))
+        for c, (panel, title, kind) in enumerate(panels):
+            ax = axes[r, c]
+            if kind is None:
+                ax.imshow(panel, cmap="gray" if panel.ndim == 2 else None)
+            else:
+                ax.imshow(shown, cmap="gray" if shown.ndim == 2 else None)
+                ax.imshow(np.ma.masked_where(~panel, panel), cmap="autumn", alpha=0.55,
+                          vmin=0, vmax=1)
+            ax.set_title(title, fontsize=7)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def _bar(iterable, progress):
+    if not progress:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=progress, leave=False)
+
+
+def _check_fraction(top_fraction):
+    if not 0 < top_fraction <= 1:
+        raise ValueError(f"top_fraction must be in (0, 1], got {top_fraction!r}")
