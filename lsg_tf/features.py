@@ -2,6 +2,7 @@
 
 * :func:`pooled_features`: the GAP output ``a`` of the last conv layer (paper section 4.2),
   the input of Φ, MIS, masking, similarity and cluster analyses.
+* :func:`last_conv_maps`: the last conv feature maps themselves (localization, section 4.4).
 * :func:`conv_layer_features`: the GAP output of *every* conv layer, concatenated, in one
   multi-output forward pass per batch (the adversarial detector of section 4.5).
 """
@@ -60,6 +61,17 @@ def pooled_features(model, images: np.ndarray, batch_size: int = 256,
                     progress: str | None = None) -> np.ndarray:
     """GAP output ``a`` of the last conv layer, ``[N, K]`` float32."""
     return pooled_features_and_logits(model, images, batch_size, progress)[0]
+
+
+def last_conv_maps(model, images: np.ndarray, batch_size: int = 256,
+                   progress: str | None = None) -> np.ndarray:
+    """The last conv feature maps ``F``, ``[N, h, w, K]`` float32 (localization, CAM)."""
+    images = as_unit_images(images)
+    chunks = [ops.convert_to_numpy(model.feature_maps(ops.convert_to_tensor(b), training=False))
+              for b in _batches(images, batch_size, progress)]
+    if not chunks:
+        return np.zeros((0,) + tuple(model.backbone.output_shape[1:]), np.float32)
+    return np.concatenate(chunks).astype(np.float32, copy=False)
 
 
 def _pooled_step(model):

@@ -18,6 +18,9 @@ def test_pooled_features_and_logits_match_the_model():
     unit = x.astype(np.float32) / 255.0
     np.testing.assert_allclose(a, model.pooled_features(unit).numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(z, model(unit).numpy(), rtol=1e-5, atol=1e-6)
+    maps = features.last_conv_maps(model, x, batch_size=4)
+    np.testing.assert_allclose(maps, model.feature_maps(unit).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(maps.mean(axis=(1, 2)), a, rtol=1e-5, atol=1e-6)
     # float input in [0, 1] gives the same features as uint8
     np.testing.assert_allclose(features.pooled_features(model, unit, batch_size=4), a, atol=1e-6)
 

@@ -31,6 +31,8 @@ import os
 
 import numpy as np
 
+from lsg_tf import features
+
 VOID_INDEX = 255
 VOID_NAMES = ("void",)
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
@@ -260,14 +262,7 @@ def feature_maps(model, images, batch_size: int = 64, progress: str | None = Non
         tf.image.resize(to_channels(im, channels).astype(np.float32) / 255.0, (height, width),
                         method="bilinear", antialias=True).numpy()
         for im in images])
-    starts = range(0, len(resized), batch_size)
-    if progress:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, desc=progress, unit="batch", leave=False)
-    out = [np.asarray(model.feature_maps(tf.constant(resized[s:s + batch_size])))
-           for s in starts]
-    return np.concatenate(out).astype(np.float32)
+    return features.last_conv_maps(model, resized, batch_size, progress)
 
 
 def upsample(maps: np.ndarray, size) -> np.ndarray:
