@@ -12,8 +12,6 @@ converted to its channel count (gray = BT.601 luma of RGB).
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import os
 
 from absl import app, flags
@@ -69,87 +67,6 @@ def display_command(names) -> str:
     return " ".join(parts)
 
 
-def _fmt(value, digits=3):
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) \
-        else f"{value:.{digits}f}"
-
-
-def _jsonable(value):
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def _table(results, names):
-    """Markdown Table 3 for one variant: rows classes + total, columns per run."""
-    first = results[0]
-    ap = f"AP{round(first.iou_threshold * 100)}"
-    header = ["class", "items"]
-    for name in names:
-        header += [f"{name} 1-filter Avg-IoU", f"{name} 1-filter {ap}", f"{name} #filters",
-                   f"{name} CAM Avg-IoU", f"{name} CAM {ap}"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for j, cam_row in enumerate(first.cam.per_class):
-        row = [cam_row.name, str(cam_row.count)]
-        for r in results:
-            one, cam = r.one_filter.per_class[j], r.cam.per_class[j]
-            row += [_fmt(one.avg_iou), _fmt(one.ap), str(one.count), _fmt(cam.avg_iou),
-                    _fmt(cam.ap)]
-        lines.append("| " + " | ".join(row) + " |")
-    row = ["**total**", str(first.num_items)]
-    for r in results:
-        row += [f"**{_fmt(r.one_filter.avg_iou)}**", f"**{_fmt(r.one_filter.ap)}**",
-                str(len(r.one_filter.filter_class)), f"**{_fmt(r.cam.avg_iou)}**",
-                f"**{_fmt(r.cam.ap)}**"]
-    lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines)
-
-
-def write_markdown(path, command, names, runs_info, per_variant, data_info, notes=()):
-    """Writes localization.md: command, data, one Table 3 per variant."""
-    from lsg_tf.run_io import write_text
-
-    text = ["# Localization with one filter and with CAMs (paper section 4.4, Table 3)", "",
-            "```", command, "```", "",
-            f"Data: {data_info['num_images']} images with a mapped class "
-            f"({data_info['num_items']} image-class items) of a VOC-layout folder with "
-            f"{data_info['num_folder_images']} images; class map "
-            + ", ".join(f"{k} → {v}" for k, v in data_info["class_map"].items()) + ". "
-            "Photos are resized to each model's input size "
-            + ", ".join(f"{n}: {i['input_size']}" for n, i in zip(names, runs_info))
-            + " (bilinear, antialiased; gray models get BT.601 luma); feature maps are "
-            "upsampled bilinearly to the mask size; void pixels are excluded from IoU.", "",
-            "Runs: " + "; ".join(
-                f"{n} = {i['model']} scheme {i['scheme']} on {i['dataset']} "
-                f"({i['train_subset'] or 'all'} training images, {i['epochs']} epochs), "
-                f"test accuracy {_fmt(i['accuracy'], 4)}, top-1 accuracy on the evaluated "
-                f"photos' labelled classes {_fmt(i['item_accuracy'], 3)}"
-                for n, i in zip(names, runs_info)) + ".", "",
-            "One filter (appendix E.1): each filter is segmented at its top fraction over all "
-            "pixels of all evaluation images (one threshold per filter), assigned to the class "
-            "of its highest AP; a class's columns average its filters (#filters; – if none), "
-            "total = mean over all filters. CAM (E.2): Σ_k W[k, c] F_k for the item's class, "
-            "segmented at the top fraction of its own values; per class over its items, total "
-            "over all items.", ""]
-    if notes:
-        text += ["## Notes", ""]
-        for note in notes:
-            text += [note, ""]
-    for variant_results in per_variant:
-        r = variant_results[0]
-        text += [f"## Top {r.top_fraction * 100:g}% activations, success IoU > "
-                 f"{r.iou_threshold:g}", "", _table(variant_results, names), ""]
-    text += ["![localization](localization.png)", "",
-             "Figure: per class its first item; per run the class's best assigned filter "
-             "(highest IoU^k; without an assigned filter, the filter best on this image) and "
-             "the CAM of the labelled class, first variant; then the ground truth.", ""]
-    write_text(path, "\n".join(text))
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -160,75 +77,14 @@ def main(argv):
     names = _NAMES.value or [os.path.basename(os.path.normpath(r)) for r in _RUN.value]
     if len(names) != len(_RUN.value):
         raise app.UsageError(f"--names has {len(names)} labels for {len(_RUN.value)} runs")
-    import numpy as np
-
     from lsg_tf.analysis import localization as loc
-    from lsg_tf.plots import save_figure
-    from lsg_tf.run_io import read_run, write_json
+    from lsg_tf.analysis.localization_report import MARKDOWN_FILE, localization_report
 
-    class_map = loc.parse_class_map(_CLASS_MAP.value) if _CLASS_MAP.value \
-        else dict(loc.CIFAR10_FROM_MSRC)
-    data = loc.read_voc_folder(_VOC_DIR.value)
-    os.makedirs(_OUT.value, exist_ok=True)
-    per_run, runs_info, figure_inputs = [], [], []
-    items = None
-    for run_dir, name in zip(_RUN.value, names):
-        run = read_run(run_dir)
-        model = run.load_model()
-        class_names = model.class_names or run.metrics.get("class_names")
-        if not class_names:
-            raise ValueError(f"{run_dir}: the model has no class names; cannot map mask classes")
-        items = loc.evaluation_items(data, class_names, class_map, _MAX_IMAGES.value)
-        maps = loc.feature_maps(model, data.images, _BATCH_SIZE.value, f"{name} maps")
-        results = loc.localize(model, data, items, class_names, variants, maps=maps,
-                               progress=name)
-        per_run.append(results)
-        runs_info.append({"name": name, "scheme": run.scheme,
-                          "model": run.config.get("model", "?"),
-                          "dataset": run.config.get("dataset", "?"),
-                          "train_subset": run.config.get("train_subset"),
-                          "epochs": run.config.get("epochs", "?"),
-                          "accuracy": run.metrics.get("test/accuracy"),
-                          "input_size": "x".join(str(d) for d in model.backbone.input_shape[1:4])})
-        runs_info[-1]["item_accuracy"] = loc.item_accuracy(model, maps, items)
-        figure_inputs.append((model, maps, results[0]))
-        print(f"{name:>10}: " + "  ".join(
-            f"top {r.top_fraction:g}: 1-filter IoU {r.one_filter.avg_iou:.3f} "
-            f"AP {r.one_filter.ap:.3f}, CAM IoU {r.cam.avg_iou:.3f} AP {r.cam.ap:.3f}"
-            for r in results))
-    per_variant = [[results[v] for results in per_run] for v in range(len(variants))]
-    first = per_run[0][0]
-    data_info = {"num_images": first.num_images, "num_items": first.num_items,
-                 "num_folder_images": len(data.ids), "class_map": class_map}
-    command = display_command(names)
-    write_markdown(os.path.join(_OUT.value, "localization.md"), command, names, runs_info,
-                   per_variant, data_info, _NOTE.value or ())
-    write_json(os.path.join(_OUT.value, "localization.json"), _jsonable({
-        "command": command, "data": data_info, "runs": runs_info, "notes": _NOTE.value or [],
-        "variants": [{"top_fraction": v[0].top_fraction, "iou_threshold": v[0].iou_threshold,
-                      "runs": {n: dataclasses.asdict(r) for n, r in zip(names, v)}}
-                     for v in per_variant]}))
-    # Figure: per class its first item.
-    rows = []
-    for cls in first.cam.per_class:
-        c = next(i.model_class for i in items
-                 if str(class_names[i.model_class]) == cls.name)
-        item = next(i for i in items if i.model_class == c)
-        per = []
-        for model, maps, result in figure_inputs:
-            fc = np.array(result.one_filter.filter_class)
-            fiou = np.array(result.one_filter.filter_iou)
-            thresholds = np.array(result.one_filter.filter_threshold, np.float32)
-            if (fc == c).any():
-                k = int(np.flatnonzero(fc == c)[np.argmax(fiou[fc == c])])
-            else:
-                k = int(np.argmax(loc.one_filter_ious(maps, [item], thresholds)[0]))
-            seg, cam = loc.segmentations(model, maps, item, k, float(thresholds[k]),
-                                         result.top_fraction)
-            per.append((seg, k, cam))
-        rows.append((cls.name, data.images[item.image], item.target & item.valid, per))
-    save_figure(loc.localization_figure(rows, names), os.path.join(_OUT.value, "localization.png"))
-    print(f"report -> {os.path.join(_OUT.value, 'localization.md')}")
+    class_map = loc.parse_class_map(_CLASS_MAP.value) if _CLASS_MAP.value else None
+    localization_report(_RUN.value, names, _VOC_DIR.value, _OUT.value, display_command(names),
+                        class_map=class_map, variants=variants, max_images=_MAX_IMAGES.value,
+                        batch_size=_BATCH_SIZE.value, notes=_NOTE.value or ())
+    print(f"report -> {os.path.join(_OUT.value, MARKDOWN_FILE)}")
 
 
 if __name__ == "__main__":

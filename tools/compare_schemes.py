@@ -15,17 +15,11 @@ import sys
 from absl import app, flags
 
 from lsg_tf import train as train_cli  # noqa: F401  (defines the training flags)
+from lsg_tf.reproduction import VARIANTS
 
 _OUT = flags.DEFINE_string("out", None, "Folder for the runs and the table.")
 _VARIANTS = flags.DEFINE_list("variants", ["std", "alternate", "joint", "alternate_a0"],
-                              "Which runs: std, alternate, joint, alternate_a0.")
-
-VARIANTS = {
-    "std": {"scheme": "std"},
-    "alternate": {"scheme": "alternate"},
-    "joint": {"scheme": "joint"},
-    "alternate_a0": {"scheme": "alternate", "sparsity_coefficient": 0.0},
-}
+                              f"Which runs, any of {sorted(VARIANTS)}.")
 
 
 def main(argv):

@@ -1,0 +1,77 @@
+r"""Reproduces the paper's CIFAR-10 tables at a chosen budget and writes a results page.
+
+  python -m lsg_tf.reproduce --data_dir=DATA/cifar10 --voc_dir=DATA/msrc-v2 \
+      --out=docs/results --budget=cpu
+
+Trains STD, LSG-alternate (Algorithm 1), LSG-joint (footnote 1) and the two ablations
+(a = 0, fixed gate) as ResNet20s with identical data, seed, optimiser and schedule, then runs
+the report, the attack evaluation and localization on all of them and writes
+``OUT/README.md``. Interrupted? Run the same command again: finished stages are skipped and
+training resumes from its last epoch. ``--data_dir`` is the CIFAR-10 image-folder tree
+(``train/<class>/*.jpg``, ``test/<class>/*.jpg``); without it TFDS ``cifar10`` is read.
+``--voc_dir`` is MSRC-v2 in the VOC layout (without it, localization is skipped).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+
+from absl import app, flags
+
+_OUT = flags.DEFINE_string("out", "docs/results", "Folder of the results page and its files.")
+_BUDGET = flags.DEFINE_enum("budget", "cpu", ["cpu", "paper"],
+                            "cpu: fits a 2-core CPU in about 1.5 h; paper: the paper's setting.")
+_RUNS_DIR = flags.DEFINE_string("runs_dir", None,
+                                "Folder of the training runs (default runs/reproduce-BUDGET).")
+_DATA_DIR = flags.DEFINE_string("data_dir", None,
+                                "CIFAR-10 image-folder root (default: TFDS cifar10).")
+_CACHE_DIR = flags.DEFINE_string("cache_dir", None,
+                                 "Decoded-image cache of the image folder (default RUNS_DIR/cache).")
+_VOC_DIR = flags.DEFINE_string("voc_dir", None,
+                               "MSRC-v2 (VOC layout) for localization; empty: skip it.")
+_ABLATIONS = flags.DEFINE_boolean("ablations", True,
+                                  "Also train the a = 0 and fixed-gate ablations.")
+_PROGRESS = flags.DEFINE_boolean("progress", True, "Show progress bars.")
+
+
+def display_command(argv) -> str:
+    """The command as typed, with data folders as DATA/<name> and no absolute paths."""
+    parts = ["python -m lsg_tf.reproduce"]
+    for arg in argv[1:]:
+        name, sep, value = arg.partition("=")
+        if name in ("--cache_dir", "--progress", "--noprogress"):  # do not change results
+            continue
+        if sep and name in ("--data_dir", "--voc_dir"):
+            arg = f"{name}=DATA/{os.path.basename(os.path.normpath(value))}"
+        elif sep and os.path.isabs(value):
+            arg = f"{name}={os.path.basename(os.path.normpath(value))}"
+        parts.append(shlex.quote(arg))
+    return " ".join(parts)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    for name, value in (("data_dir", _DATA_DIR.value), ("voc_dir", _VOC_DIR.value)):
+        if value and not os.path.isdir(value):
+            raise app.UsageError(f"--{name}={value!r} is not a folder")
+    from lsg_tf.console import quiet_logs
+
+    quiet_logs()
+    from lsg_tf import reproduction
+
+    budget = reproduction.BUDGETS[_BUDGET.value]
+    runs_dir = _RUNS_DIR.value or os.path.join("runs", f"reproduce-{budget.name}")
+    source = reproduction.DataSource(
+        dataset="image_folder" if _DATA_DIR.value else "cifar10", data_dir=_DATA_DIR.value,
+        cache_dir=_CACHE_DIR.value or os.path.join(runs_dir, "cache"),
+        voc_dir=_VOC_DIR.value or None)
+    variants = reproduction.MAIN_VARIANTS + (reproduction.ABLATIONS if _ABLATIONS.value else ())
+    reproduction.reproduce(_OUT.value, runs_dir, budget, source, variants,
+                           command=display_command(sys.argv), progress=_PROGRESS.value)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,156 @@
+"""The reproduction pipeline end to end at a toy budget, its resumption and its page."""
+
+import dataclasses
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lsg_tf import reproduction, results_page
+from test_localization import write_voc
+
+CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                 "ship", "truck")
+
+TOY = reproduction.Budget(
+    name="toy", train_subset=None, test_subset=None, epochs=2, batch_size=32,
+    lr_schedule="cosine", phi_steps=5, mis_max_examples=40, detect_train_per_class=(2,),
+    detect_test_per_class=2, detect_repeats=1, pgd_iter=2, pixel_images=4, pixel_iter=1,
+    pixel_population=8, ls_images=4, ls_max_candidates=8, ls_rounds=2)
+
+
+def _cifar_tree(root, per_class=(6, 5), size=32, seed=0):
+    """A CIFAR-10-shaped JPEG tree: class c is an image of mean brightness 20 c + noise."""
+    rng = np.random.default_rng(seed)
+    for split, n in zip(("train", "test"), per_class):
+        for c, name in enumerate(CIFAR_CLASSES):
+            folder = os.path.join(root, split, name)
+            os.makedirs(folder)
+            for i in range(n):
+                image = np.clip(rng.normal(20 * c + 30, 25, (size, size, 3)), 0, 255)
+                Image.fromarray(image.astype(np.uint8)).save(os.path.join(folder, f"{i}.jpg"))
+
+
+def _table(page, heading):
+    """The Markdown table rows under ``heading`` (header and separator excluded)."""
+    section = page.split(heading, 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows[1:]]
+
+
+@pytest.fixture(scope="module")
+def toy_reproduction(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reproduce")
+    _cifar_tree(str(root / "cifar10"))
+    write_voc(str(root / "msrc"), "background\ncat\ndog\naeroplane\ncar\nbird\nboat\nhorse\n", shapes=((20, 24), (16, 16)))
+    source = reproduction.DataSource(data_dir=str(root / "cifar10"),
+                                     cache_dir=str(root / "cache"), voc_dir=str(root / "msrc"))
+    out, runs = str(root / "results"), str(root / "runs")
+    page = reproduction.reproduce(out, runs, TOY, source, command="python -m lsg_tf.reproduce "
+                                  "--toy", progress=False)
+    return out, runs, source, page
+
+
+def test_page_has_every_table_filled(toy_reproduction):
+    out, runs, _, page_path = toy_reproduction
+    page = open(page_path).read()
+    names = list(reproduction.MAIN_VARIANTS + reproduction.ABLATIONS)
+    assert "python -m lsg_tf.reproduce --toy" in page and "`toy` budget" in page
+    number = re.compile(r"^\**-?\d+\.\d+\**$")
+    headings = ("## Table 1", "## Table 2", "## Table 3", "## Table 4")
+    for heading in headings:
+        rows = _table(page, heading)
+        assert rows, heading
+        for row in rows:
+            ours = row[1:1 + len(names)]
+            assert len(ours) == len(names)
+            assert all(number.match(cell) for cell in ours), (heading, row)
+    # Table 5: clean accuracy is a number; success rates "x.y (s/a)" or "– (0/0)".
+    rows = _table(page, "## Table 5")
+    assert [r[0] for r in rows] == ["clean accuracy", "one-pixel success", "local-search success"]
+    for row in rows[1:]:
+        for cell in row[1:1 + len(names)]:
+            assert re.match(r"^(\d+\.\d|–) \(\d+/\d+\)$", cell), cell
+    masking = _table(page, "## Masking")
+    assert [r[0] for r in masking] == list(CIFAR_CLASSES)
+    for figure in ("report/gates.png", "attack_eval/attack_eval_roc.png",
+                   "localization/localization.png"):
+        assert f"]({figure})" in page and os.path.exists(os.path.join(out, figure))
+    stages = json.load(open(os.path.join(out, reproduction.STAGES_FILE)))
+    assert set(stages) == {f"train/{n}" for n in names} | {"report", "attack_eval",
+                                                              "localization"}
+    assert "| **total** |" in page
+
+
+def test_runs_share_everything_but_the_variant(toy_reproduction):
+    _, runs, _, _ = toy_reproduction
+    configs = {n: json.load(open(os.path.join(runs, n, "config.json")))
+               for n in reproduction.VARIANTS}
+    differing = set()
+    for n, config in configs.items():
+        for key, value in config.items():
+            if value != configs["std"][key]:
+                differing.add(key)
+    assert differing == {"output_dir", "scheme", "sparsity_coefficient", "fixed_gate"}
+    gate = np.load(os.path.join(runs, "fixed_gate", "gate.npy"))
+    np.testing.assert_array_equal(gate[:, :60].sum(axis=0), np.ones(60))  # one class each...
+    assert (gate[:, 60:] == 1).all()  # ...but the 4 shared filters (6 per class + 4 shared)
+
+
+def test_rerun_skips_every_complete_stage(toy_reproduction, capsys):
+    out, runs, source, page_path = toy_reproduction
+    stages_before = open(os.path.join(out, reproduction.STAGES_FILE)).read()
+    mtime = os.path.getmtime(os.path.join(out, "report", "report.json"))
+    reproduction.reproduce(out, runs, TOY, source, command="again", progress=False)
+    log = capsys.readouterr().out
+    assert log.count("skipped") == len(reproduction.VARIANTS) + 3, log
+    assert open(os.path.join(out, reproduction.STAGES_FILE)).read() == stages_before
+    assert os.path.getmtime(os.path.join(out, "report", "report.json")) == mtime
+    assert "again" in open(page_path).read()
+
+
+def test_changed_budget_reruns_analyses_not_training(toy_reproduction, tmp_path):
+    _, runs, source, _ = toy_reproduction
+    log = reproduction.StageLog(str(tmp_path))
+    budget = dataclasses.replace(TOY, phi_steps=6)
+    run_dirs = {n: os.path.join(runs, n) for n in reproduction.MAIN_VARIANTS}
+    key = reproduction._runs_key(TOY, run_dirs)
+    assert reproduction._runs_key(budget, run_dirs) != key
+    log.record("report", key, 1.0)
+    assert log.done("report", key) and not log.done("report", reproduction._runs_key(budget,
+                                                                                      run_dirs))
+    assert not log.done("report", key, output=str(tmp_path / "missing.json"))
+
+
+def test_bad_variants_raise(tmp_path):
+    source = reproduction.DataSource(data_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="unknown"):
+        reproduction.reproduce(str(tmp_path), str(tmp_path), TOY, source, ["std", "nope"])
+    with pytest.raises(ValueError, match="must include"):
+        reproduction.reproduce(str(tmp_path), str(tmp_path), TOY, source, ["std", "joint"])
+    with pytest.raises(ValueError, match="variant must be one of"):
+        reproduction.train_config(TOY, "nope", str(tmp_path), source)
+
+
+def test_claim_directions():
+    assert results_page.claim(0.9, 0.8, higher_is_better=True) == "reproduces"
+    assert "does not" in results_page.claim(0.7, 0.8, higher_is_better=True)
+    assert results_page.claim(0.1, 0.2, higher_is_better=False) == "reproduces"
+    assert "does not" in results_page.claim(0.3, 0.2, higher_is_better=False)
+    assert results_page.claim(float("nan"), 0.2, higher_is_better=False) == "–"
+
+
+def test_cli_rejects_missing_data_dir(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    result = subprocess.run([sys.executable, "-m", "lsg_tf.reproduce",
+                             f"--data_dir={tmp_path / 'absent'}", f"--out={tmp_path}"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "--data_dir=" in result.stderr and "is not a folder" in result.stderr
