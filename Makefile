@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 FASHION_DIR ?= /usr/share/datasets/fashion-mnist
 DEMO_DIR ?= runs/demo
 
-.PHONY: setup data bazel demo test test-slow clean bazel-test
+.PHONY: setup data bazel demo test test-slow clean bazel-test bench reproduce
 
 setup: $(VENV)/.installed
 
@@ -43,6 +43,22 @@ test: setup data
 # Heavier checks (longer real-data runs); not part of `make test`.
 test-slow: setup data
 	$(PY) -m pytest -q -m slow
+
+# The five benchmarks (docs/benchmarks.md); torch only for bench/vs_pytorch.py. Pass the
+# CIFAR-10 image-folder tree as CIFAR_DIR for the input-pipeline benchmark (else a generated one).
+CIFAR_DIR ?=
+MSRC_DIR ?=
+bench: setup
+	$(VENV)/bin/pip install -q -r bench/requirements.txt
+	$(PY) bench/lsg_overhead.py
+	$(PY) bench/phi_cost.py
+	$(PY) bench/input_pipeline.py $(if $(CIFAR_DIR),--data_dir=$(CIFAR_DIR))
+	$(PY) bench/vs_pytorch.py
+	$(PY) bench/serving.py
+
+# The paper's tables at a CPU budget (docs/results): CIFAR-10 image-folder tree and MSRC-v2.
+reproduce: setup
+	$(PY) -m lsg_tf.reproduce --budget=cpu --data_dir=$(CIFAR_DIR) --voc_dir=$(MSRC_DIR) --out=docs/results
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -20,12 +20,12 @@ from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from conftest import tiny_backbone
+from conftest import ROOT, tiny_backbone
 from lsg_tf import export_lib
 from lsg_tf.backbones import build_backbone
 from lsg_tf.model import LSGModel
 
-RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "capi_runner.py")
+RUNNER = os.path.join(ROOT, "tools", "capi_runner.py")
 CLASS_NAMES = ["cat", "dog", "frog"]
 SIGNATURES = ("serving_default", "explain")
 SERVING_OUTPUTS = ("classes", "probabilities")

@@ -1,6 +1,6 @@
 r"""Runs a SavedModel signature through TensorFlow's C API, as TF Serving's loader does.
 
-    python tests/capi_runner.py SAVED_MODEL_DIR SPEC.json OUT.npz
+    python tools/capi_runner.py SAVED_MODEL_DIR SPEC.json OUT.npz [--repeat N] [--threads N]
 
 SPEC.json::
 
@@ -21,13 +21,20 @@ TF Serving) and run with ``TF_SessionRun``. This script never imports the
 installed wheel (``libtensorflow_framework.so.2`` with RTLD_GLOBAL, then
 ``libtensorflow_cc.so.2``) with ctypes.
 
-On success, prints one JSON line with ``load_seconds`` and ``run_seconds`` and exits
-0. A failing TF call exits 1 with ``capi_runner: <call> failed (TF code N): <message>``
-on stderr; a bad command line or spec exits 2.
+``--repeat N`` (default 1) runs ``TF_SessionRun`` N times on the same input tensors;
+OUT.npz holds the outputs of the first run. ``--threads N`` sets the session's intra-op
+and inter-op thread pools to N threads (default: TensorFlow's choice).
+
+On success, prints one JSON line and exits 0: ``load_seconds`` (loading the SavedModel),
+``run_seconds`` (the first ``TF_SessionRun``) and ``run_seconds_each`` (every
+``TF_SessionRun``, in order; N values). A failing TF call exits 1 with
+``capi_runner: <call> failed (TF code N): <message>`` on stderr; a bad command line or
+spec exits 2.
 """
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import importlib.util
 import json
@@ -88,6 +95,7 @@ def load_library(tf_dir: str) -> ctypes.CDLL:
         "TF_DeleteGraph": (None, [p]),
         "TF_NewSessionOptions": (p, []),
         "TF_DeleteSessionOptions": (None, [p]),
+        "TF_SetConfig": (None, [p, ctypes.c_char_p, sz, p]),
         "TF_LoadSessionFromSavedModel": (
             p, [p, p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p), i, p, p, p]),
         "TF_CloseSession": (None, [p, p]),
@@ -163,22 +171,51 @@ def _to_numpy(lib, tensor) -> np.ndarray:
     return np.frombuffer(raw, dtype=_TF_TO_NUMPY[type_enum]).reshape(shape).copy()
 
 
-def run(saved_model_dir: str, inputs: dict, outputs: dict, tags=("serve",)):
-    """Loads ``saved_model_dir`` with the C API and runs it once.
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def thread_config(threads: int) -> bytes:
+    """A serialized ``ConfigProto`` with both thread pools set to ``threads``.
+
+    Encoded by hand (protobuf wire format) so that no tensorflow Python module is
+    needed: field 2 ``intra_op_parallelism_threads`` and field 5
+    ``inter_op_parallelism_threads``, both varints.
+    """
+    if int(threads) != threads or threads < 1:
+        raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    return b"\x10" + _varint(int(threads)) + b"\x28" + _varint(int(threads))
+
+
+def run(saved_model_dir: str, inputs: dict, outputs: dict, tags=("serve",), repeat: int = 1,
+        threads: int | None = None):
+    """Loads ``saved_model_dir`` with the C API and runs it ``repeat`` times.
 
     Args:
         saved_model_dir: a SavedModel folder.
         inputs: graph tensor name -> numpy array.
         outputs: result key -> graph tensor name.
         tags: MetaGraph tags to load.
+        repeat: how many times ``TF_SessionRun`` runs on the same input tensors.
+        threads: intra-op and inter-op threads of the session; None: TensorFlow's default.
 
     Returns:
-        ``(results, timings)``: result key -> numpy array, and
-        ``{"load_seconds", "run_seconds"}``.
+        ``(results, timings)``: result key -> numpy array (of the first run), and
+        ``{"load_seconds", "run_seconds", "run_seconds_each"}``: ``run_seconds`` is the
+        first run, ``run_seconds_each`` a list of ``repeat`` per-run seconds.
 
     Raises:
+        ValueError: ``repeat`` or ``threads`` is not a positive integer.
         TFError: a C API call failed (the message is TF's).
     """
+    if int(repeat) != repeat or repeat < 1:
+        raise ValueError(f"repeat must be a positive integer, got {repeat!r}")
+    config = thread_config(threads) if threads is not None else None
     lib = load_library(find_tensorflow_dir())
     status = lib.TF_NewStatus()
     graph = lib.TF_NewGraph()
@@ -187,6 +224,9 @@ def run(saved_model_dir: str, inputs: dict, outputs: dict, tags=("serve",)):
     input_tensors = []
     output_values = None
     try:
+        if config is not None:
+            lib.TF_SetConfig(options, config, len(config), status)
+            _check(lib, status, "TF_SetConfig")
         start = time.perf_counter()
         tag_array = (ctypes.c_char_p * len(tags))(*[t.encode() for t in tags])
         session = lib.TF_LoadSessionFromSavedModel(
@@ -200,17 +240,27 @@ def run(saved_model_dir: str, inputs: dict, outputs: dict, tags=("serve",)):
         output_ops = [_output(lib, graph, outputs[key]) for key in output_keys]
         for array in inputs.values():
             input_tensors.append(_to_tensor(lib, array))
+        input_array = (_Output * len(input_ops))(*input_ops)
+        input_values = (ctypes.c_void_p * len(input_tensors))(*input_tensors)
+        output_array = (_Output * len(output_ops))(*output_ops)
         output_values = (ctypes.c_void_p * len(output_ops))()
-        lib.TF_SessionRun(
-            session, None,
-            (_Output * len(input_ops))(*input_ops),
-            (ctypes.c_void_p * len(input_tensors))(*input_tensors), len(input_tensors),
-            (_Output * len(output_ops))(*output_ops), output_values, len(output_ops),
-            None, 0, None, status)
-        _check(lib, status, "TF_SessionRun")
-        done = time.perf_counter()
-        results = {key: _to_numpy(lib, output_values[n]) for n, key in enumerate(output_keys)}
-        return results, {"load_seconds": loaded - start, "run_seconds": done - loaded}
+        results, run_seconds = None, []
+        for _ in range(int(repeat)):
+            before = time.perf_counter()
+            lib.TF_SessionRun(
+                session, None, input_array, input_values, len(input_tensors),
+                output_array, output_values, len(output_ops), None, 0, None, status)
+            _check(lib, status, "TF_SessionRun")
+            run_seconds.append(time.perf_counter() - before)
+            if results is None:
+                results = {key: _to_numpy(lib, output_values[n])
+                           for n, key in enumerate(output_keys)}
+            for n, tensor in enumerate(output_values):
+                if tensor:
+                    lib.TF_DeleteTensor(tensor)
+                output_values[n] = None
+        return results, {"load_seconds": loaded - start, "run_seconds": run_seconds[0],
+                         "run_seconds_each": run_seconds}
     finally:
         for tensor in input_tensors:
             lib.TF_DeleteTensor(tensor)
@@ -237,26 +287,43 @@ def _read_spec(path: str):
     return inputs, dict(spec["outputs"]), list(spec.get("tags", ["serve"]))
 
 
-def main(argv) -> int:
-    if len(argv) != 4:
-        print(f"usage: {os.path.basename(argv[0])} SAVED_MODEL_DIR SPEC.json OUT.npz",
-              file=sys.stderr)
-        return 2
-    saved_model_dir, spec_path, out_path = argv[1:]
+def _positive_int(text: str) -> int:
     try:
-        inputs, outputs, tags = _read_spec(spec_path)
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def main(argv) -> int:
+    parser = argparse.ArgumentParser(
+        prog=os.path.basename(argv[0]),
+        description="Runs a SavedModel signature through TensorFlow's C API.")
+    parser.add_argument("saved_model_dir", metavar="SAVED_MODEL_DIR")
+    parser.add_argument("spec_path", metavar="SPEC.json")
+    parser.add_argument("out_path", metavar="OUT.npz")
+    parser.add_argument("--repeat", type=_positive_int, default=1,
+                        help="TF_SessionRun calls on the same inputs (default 1)")
+    parser.add_argument("--threads", type=_positive_int, default=None,
+                        help="intra-op and inter-op threads (default: TensorFlow's choice)")
+    args = parser.parse_args(argv[1:])  # a bad command line exits 2
+    try:
+        inputs, outputs, tags = _read_spec(args.spec_path)
     except (OSError, ValueError) as error:
         print(f"capi_runner: bad spec: {error}", file=sys.stderr)
         return 2
     try:
-        results, timings = run(saved_model_dir, inputs, outputs, tags)
+        results, timings = run(args.saved_model_dir, inputs, outputs, tags,
+                               repeat=args.repeat, threads=args.threads)
     except TFError as error:
         print(f"capi_runner: {error}", file=sys.stderr)
         return 1
     finally:
         if "tensorflow" in sys.modules:
             raise RuntimeError("tensorflow's Python package was imported")
-    np.savez(out_path, **results)
+    np.savez(args.out_path, **results)
     print(json.dumps(timings))
     return 0
 

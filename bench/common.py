@@ -1,0 +1,126 @@
+"""What every benchmark shares: the machine description, A/B alternation, the summary line.
+
+A benchmark times two sides (A and B) of one comparison in one invocation: after
+``warmup`` untimed rounds of each, it alternates A B A B ... for ``repeats`` rounds, so
+that drifts of the machine (other load, thermal state) hit both sides alike, and reports
+the median of each side and the ratio A / B of the medians.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (or the platform's processor string)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def machine_description() -> str:
+    """CPU model, cores, Python, TensorFlow and Keras versions (imports TensorFlow)."""
+    import keras
+    import tensorflow as tf
+
+    return (f"{cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}, "
+            f"TensorFlow {tf.__version__}, Keras {keras.__version__}")
+
+
+def command_line() -> str:
+    """The command that is running, as one would type it."""
+    script = os.path.relpath(sys.argv[0]) if os.path.isabs(sys.argv[0]) else sys.argv[0]
+    return " ".join(["python", shlex.quote(script)] + [shlex.quote(a) for a in sys.argv[1:]])
+
+
+@dataclasses.dataclass
+class Comparison:
+    """Timings of both sides; ``ratio`` = median(A) / median(B)."""
+
+    name_a: str
+    name_b: str
+    seconds_a: list
+    seconds_b: list
+
+    @property
+    def median_a(self) -> float:
+        return statistics.median(self.seconds_a)
+
+    @property
+    def median_b(self) -> float:
+        return statistics.median(self.seconds_b)
+
+    @property
+    def ratio(self) -> float:
+        return self.median_a / self.median_b
+
+
+def alternate(name_a: str, run_a: Callable[[], float | None], name_b: str,
+              run_b: Callable[[], float | None], repeats: int = 5,
+              warmup: int = 1) -> Comparison:
+    """Times ``run_a`` and ``run_b`` alternately (A B A B ...) after ``warmup`` rounds.
+
+    A callable may return its own measured seconds (e.g. a time taken inside another
+    process, or per-item time); otherwise its wall time is used.
+    """
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats}, {warmup}")
+
+    def timed(run):
+        start = time.perf_counter()
+        measured = run()
+        return float(measured) if measured is not None else time.perf_counter() - start
+
+    for _ in range(warmup):
+        timed(run_a)
+        timed(run_b)
+    seconds_a, seconds_b = [], []
+    for _ in range(repeats):
+        seconds_a.append(timed(run_a))
+        seconds_b.append(timed(run_b))
+    return Comparison(name_a, name_b, seconds_a, seconds_b)
+
+
+def report(title: str, comparison: Comparison, goal: str, unit: str = "s",
+           scale: float = 1.0, extra: str = "") -> str:
+    """Prints and returns the benchmark's summary: machine, command, medians, ratio, goal."""
+    def fmt(values):
+        return ", ".join(f"{v * scale:.4g}" for v in values)
+
+    lines = [
+        f"== {title}",
+        f"machine: {machine_description()}",
+        f"command: {command_line()}",
+        f"{comparison.name_a}: median {comparison.median_a * scale:.4g} {unit} "
+        f"(runs: {fmt(comparison.seconds_a)})",
+        f"{comparison.name_b}: median {comparison.median_b * scale:.4g} {unit} "
+        f"(runs: {fmt(comparison.seconds_b)})",
+        f"ratio {comparison.name_a} / {comparison.name_b} = {comparison.ratio:.3f}  "
+        f"(goal: {goal})",
+    ]
+    if extra:
+        lines.append(extra)
+    text = "\n".join(lines)
+    print(text, flush=True)
+    return text
+
+
+def set_threads(threads: int | None) -> None:
+    """Pins TensorFlow's intra-op and inter-op thread pools (before any op runs)."""
+    if threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
