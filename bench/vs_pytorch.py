@@ -58,6 +58,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="PyTorch side in torch.channels_last memory format (default NCHW)")
     parser.add_argument("--jit_compile", action="store_true",
                         help="compile the Keras train step with XLA (jit_compile=True)")
+    parser.add_argument("--steps_per_execution", type=int, default=1,
+                        help="Keras train steps per compiled call (a speed lever)")
     parser.add_argument("--smoke", action="store_true",
                         help="batch 8, 2 steps, 1 repeat, 1 warm-up: a quick end-to-end check")
     args = parser.parse_args(argv)
@@ -65,7 +67,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         for name, value in SMOKE.items():
             setattr(args, name, value)
     for name, minimum in (("batch_size", 1), ("steps", 1), ("repeats", 1), ("warmup", 1),
-                          ("threads", 1)):
+                          ("threads", 1), ("steps_per_execution", 1)):
         value = getattr(args, name)
         if value is None or value < minimum:
             parser.error(f"--{name} must be an integer >= {minimum}, got {value}")
@@ -96,12 +98,14 @@ def channel_stats(images):
 # Keras side.
 
 
-def build_keras_model(mean=None, std=None, jit_compile: bool = False):
+def build_keras_model(mean=None, std=None, jit_compile: bool = False,
+                      steps_per_execution: int = 1):
     """The library's ResNet20 classifier, built and compiled as ``training.train`` does.
 
     Args:
         mean, std: per-channel input statistics in [0, 1] (normalisation inside the model).
         jit_compile: compile the train step with XLA.
+        steps_per_execution: train steps per compiled call (Keras' loop in the graph).
 
     Returns:
         A compiled ``LSGModel`` (schedule ``std``) on a ResNet20 backbone, 10 classes.
@@ -116,7 +120,7 @@ def build_keras_model(mean=None, std=None, jit_compile: bool = False):
                                input_mean=mean, input_std=std,
                                classifier_weight_decay=WEIGHT_DECAY)
     model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE, momentum=MOMENTUM),
-                  jit_compile=jit_compile)
+                  jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     return model
 
 
@@ -310,7 +314,8 @@ def main(argv=None) -> int:
     images, labels = random_cifar(batch * steps)
     mean, std = channel_stats(images)
 
-    keras_model = build_keras_model(mean, std, jit_compile=args.jit_compile)
+    keras_model = build_keras_model(mean, std, jit_compile=args.jit_compile,
+                                    steps_per_execution=args.steps_per_execution)
     torch.manual_seed(0)
     torch_model = build_torch_resnet20(mean, std)
     keras_counts, torch_counts = keras_param_counts(keras_model), torch_param_counts(torch_model)
@@ -360,7 +365,8 @@ def main(argv=None) -> int:
     wall = time.perf_counter() - start
     extra = "\n".join([
         f"setup: ResNet20 training, batch {batch}, {steps} steps per run, "
-        f"threads {args.threads}, warm-up {args.warmup}, repeats {args.repeats}, wall {wall:.1f} s",
+        f"threads {args.threads}, warm-up {args.warmup}, repeats {args.repeats}, "
+        f"Keras steps_per_execution {args.steps_per_execution}, wall {wall:.1f} s",
         "data: random uint8 CIFAR-shaped images in memory, cast to float32 [0, 1] per batch, "
         "no augmentation (the fair comparison; make_train_dataset adds crop+flip)",
         f"{keras_name}: {keras_ips:.1f} images/s (median)",
