@@ -34,11 +34,15 @@ def tensor_dataset(images, labels, batch_size: int):
     """In-memory tensors, batched and repeated: the pipeline-free reference input.
 
     Images are converted once to what :func:`lsg_tf.data.make_train_dataset` yields
-    (float32 in [0, 1]; int32 labels), so only the pipeline's own work differs.
+    (float32 in [0, 1]; int32 labels), with the same tf.data options, so only the
+    pipeline's own work differs.
     """
     import tensorflow as tf
+
+    from lsg_tf.data import pipeline_options
 
     images = images.astype(np.float32) / 255.0
     labels = labels.astype(np.int32)
     return (tf.data.Dataset.from_tensor_slices((images, labels))
-            .batch(batch_size, drop_remainder=True).repeat().prefetch(tf.data.AUTOTUNE))
+            .batch(batch_size, drop_remainder=True).repeat().prefetch(tf.data.AUTOTUNE)
+            .with_options(pipeline_options()))

@@ -60,6 +60,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="compile the Keras train step with XLA (jit_compile=True)")
     parser.add_argument("--steps_per_execution", type=int, default=1,
                         help="Keras train steps per compiled call (a speed lever)")
+    parser.add_argument("--tf_data_autotune", action="store_true",
+                        help="Keras input with tf.data autotuning on (the setting before it "
+                             "was turned off; a speed lever)")
     parser.add_argument("--smoke", action="store_true",
                         help="batch 8, 2 steps, 1 repeat, 1 warm-up: a quick end-to-end check")
     args = parser.parse_args(argv)
@@ -151,13 +154,20 @@ def keras_param_counts(model) -> dict:
     return counts
 
 
-def keras_dataset(images, labels, batch_size: int):
+def keras_dataset(images, labels, batch_size: int, autotune: bool = False):
     """Infinite tf.data pipeline of in-memory tensors, no augmentation.
 
     Yields (float32 images [B, 32, 32, 3] in [0, 1], int32 labels [B]), the same batches in
-    the same order on every pass; each ``fit`` call starts a new pass.
+    the same order on every pass; each ``fit`` call starts a new pass. The library's
+    pipeline options (:func:`lsg_tf.data.pipeline_options`: tf.data autotuning off) unless
+    ``autotune``.
     """
     import tensorflow as tf
+
+    from lsg_tf.data import pipeline_options
+
+    options = pipeline_options()
+    options.autotune.enabled = bool(autotune)
 
     def to_float(x, y):
         return tf.cast(x, tf.float32) / 255.0, y
@@ -166,7 +176,8 @@ def keras_dataset(images, labels, batch_size: int):
             .batch(batch_size, drop_remainder=True)
             .map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
             .repeat()
-            .prefetch(tf.data.AUTOTUNE))
+            .prefetch(tf.data.AUTOTUNE)
+            .with_options(options))
 
 
 # --------------------------------------------------------------------------------------------
@@ -329,7 +340,7 @@ def main(argv=None) -> int:
               f" != pytorch {format_counts(torch_counts)}", file=sys.stderr)
         return 1
 
-    dataset = keras_dataset(images, labels, batch)
+    dataset = keras_dataset(images, labels, batch, autotune=args.tf_data_autotune)
 
     def run_keras():
         keras_model.fit(dataset, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0)
@@ -366,7 +377,8 @@ def main(argv=None) -> int:
     extra = "\n".join([
         f"setup: ResNet20 training, batch {batch}, {steps} steps per run, "
         f"threads {args.threads}, warm-up {args.warmup}, repeats {args.repeats}, "
-        f"Keras steps_per_execution {args.steps_per_execution}, wall {wall:.1f} s",
+        f"Keras steps_per_execution {args.steps_per_execution}, tf.data autotune "
+        f"{args.tf_data_autotune}, wall {wall:.1f} s",
         "data: random uint8 CIFAR-shaped images in memory, cast to float32 [0, 1] per batch, "
         "no augmentation (the fair comparison; make_train_dataset adds crop+flip)",
         f"{keras_name}: {keras_ips:.1f} images/s (median)",

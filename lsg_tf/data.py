@@ -969,9 +969,23 @@ def make_train_dataset(
         epochs = tf.data.Dataset.range(int(start_epoch), int(start_epoch) + int(num_epochs))
     ds = epochs.flat_map(epoch_batches)
     ds = ds.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(pipeline_options())
+
+
+def pipeline_options() -> tf.data.Options:
+    """Options of the training and evaluation pipelines: deterministic, no autotuning.
+
+    With tf.data's autotuning on, destroying an iterator waits for its autotuning thread
+    to wake up, which Keras does at the end of every ``fit``/``evaluate`` pass (measured in
+    ``bench/input_pipeline.py``: passes of ResNet20 steps took either ~3.2 s or exactly 5.1 s,
+    and an epoch with validation ~9% longer; docs/benchmarks.md). The pipelines here are a
+    gather and a cast per batch, which need no tuning: ``AUTOTUNE`` then means one
+    parallel call per core.
+    """
     options = tf.data.Options()
     options.deterministic = True
-    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
+    options.autotune.enabled = False
+    return options
 
 
 def make_eval_dataset(x: np.ndarray, y: np.ndarray, batch_size: int) -> tf.data.Dataset:
@@ -1001,4 +1015,4 @@ def make_eval_dataset(x: np.ndarray, y: np.ndarray, batch_size: int) -> tf.data.
 
     ds = tf.data.Dataset.range(0, len(x), batch_size)
     ds = ds.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(pipeline_options())

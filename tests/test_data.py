@@ -569,3 +569,14 @@ def test_make_eval_dataset_order_and_partial_batch():
     np.testing.assert_array_equal(np.concatenate(images), x.astype(np.float32) / np.float32(255))
     with pytest.raises(ValueError, match=r"batch_size must be >= 1, got 0"):
         data.make_eval_dataset(x, y, batch_size=0)
+
+
+def test_pipelines_turn_tf_data_autotuning_off_and_stay_deterministic():
+    # Autotuning makes every iterator teardown wait for its thread (docs/benchmarks.md).
+    x = np.zeros((10, 4, 4, 1), np.uint8)
+    y = np.arange(10) % 2
+    for ds in (data.make_train_dataset(x, y, 4, seed=0, augment="none", num_epochs=1),
+               data.make_eval_dataset(x, y, 4)):
+        options = ds.options()
+        assert options.autotune.enabled is False
+        assert options.deterministic is True
