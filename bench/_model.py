@@ -6,19 +6,26 @@ import numpy as np
 
 
 def resnet20_model(schedule, num_classes: int = 10, image_shape=(32, 32, 3),
-                   steps_per_epoch: int = 100, jit_compile: bool = False):
+                   jit_compile: bool = False, steps_per_execution: int = 1,
+                   mean=None, std=None):
     """A ResNet20 :class:`~lsg_tf.model.LSGModel` compiled as ``lsg_tf.training`` does
-    (SGD momentum 0.9, lr 0.1, weight decay 1e-4; G by Adam lr 0.01)."""
+    (SGD momentum 0.9, lr 0.1, weight decay 1e-4; G by Adam lr 0.01).
+
+    ``mean``/``std``: per-channel input statistics in [0, 1] (normalised inside the model).
+    """
     import keras
 
     from lsg_tf import backbones
     from lsg_tf.model import LSGModel
 
+    keras.utils.set_random_seed(0)
     backbone = backbones.build_backbone("resnet20", image_shape, weight_decay=1e-4, seed=0)
     model = LSGModel(backbone, num_classes, schedule=schedule, sparsity_coefficient=0.01,
-                     density_target=0.15, classifier_weight_decay=1e-4)
+                     density_target=0.15, input_mean=mean, input_std=std,
+                     classifier_weight_decay=1e-4)
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
-                  gate_optimizer=keras.optimizers.Adam(0.01), jit_compile=jit_compile)
+                  gate_optimizer=keras.optimizers.Adam(0.01), jit_compile=jit_compile,
+                  steps_per_execution=steps_per_execution)
     return model
 
 

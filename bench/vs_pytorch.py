@@ -113,18 +113,12 @@ def build_keras_model(mean=None, std=None, jit_compile: bool = False,
     Returns:
         A compiled ``LSGModel`` (schedule ``std``) on a ResNet20 backbone, 10 classes.
     """
-    import keras
+    from bench import _model
+    from lsg_tf.schedule import Schedule
 
-    from lsg_tf import backbones, model as model_lib, schedule
-
-    keras.utils.set_random_seed(0)
-    backbone = backbones.build_backbone("resnet20", IMAGE_SHAPE, weight_decay=WEIGHT_DECAY, seed=0)
-    model = model_lib.LSGModel(backbone, NUM_CLASSES, schedule=schedule.Schedule("std"),
-                               input_mean=mean, input_std=std,
-                               classifier_weight_decay=WEIGHT_DECAY)
-    model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE, momentum=MOMENTUM),
-                  jit_compile=jit_compile, steps_per_execution=steps_per_execution)
-    return model
+    return _model.resnet20_model(Schedule("std"), NUM_CLASSES, IMAGE_SHAPE,
+                                 jit_compile=jit_compile,
+                                 steps_per_execution=steps_per_execution, mean=mean, std=std)
 
 
 def keras_param_counts(model) -> dict:

@@ -156,6 +156,17 @@ class StageLog:
     def seconds(self, stage: str):
         return self.records.get(stage, {}).get("seconds")
 
+    def run(self, stage: str, key: str, output: str, title: str, work) -> None:
+        """Runs ``work()`` unless ``stage`` is recorded complete for ``key`` with ``output``
+        present; then records its wall time."""
+        if self.done(stage, key, output):
+            _say(f"{stage}: complete, skipped")
+            return
+        _say(title)
+        start = time.perf_counter()
+        work()
+        self.record(stage, key, time.perf_counter() - start)
+
 
 def fingerprint(value) -> str:
     """A short stable hash of a JSON-able value (stage keys)."""
@@ -206,27 +217,26 @@ def _runs_key(budget: Budget, run_dirs: dict) -> str:
 
 
 def report_stage(budget: Budget, run_dirs: dict, out_dir: str, source: DataSource,
-                 log: StageLog) -> None:
+                 log: StageLog, key: str) -> None:
     """Tables 1-2, masking, similarity, MIS, clusters (``lsg_tf.report``) -> ``report/``."""
     from lsg_tf.analysis import report_lib
 
     folder = os.path.join(out_dir, REPORT_DIR)
-    key = _runs_key(budget, run_dirs)
-    if log.done("report", key, os.path.join(folder, report_lib.JSON_FILE)):
-        _say("report: complete, skipped")
-        return
-    _say("report (Φ, MIS, masking, correlation, ...)")
-    start = time.perf_counter()
     names = list(run_dirs)
-    options = report_lib.ReportOptions(phi_steps=budget.phi_steps,
-                                       mis_max_examples=budget.mis_max_examples)
-    report = report_lib.analyse_runs(list(run_dirs.values()), names=names, options=options,
-                                     data_dir=source.data_dir, cache_dir=source.cache_dir)
-    command = (f"python -m lsg_tf.report {' '.join(f'--run=runs/{n}' for n in names)} "
-               f"--names={','.join(names)} --phi_steps={budget.phi_steps} "
-               f"--mis_max_examples={budget.mis_max_examples or 0} --out={REPORT_DIR}")
-    report_lib.write_report(report, folder, command)
-    log.record("report", key, time.perf_counter() - start)
+
+    def work():
+        options = report_lib.ReportOptions(phi_steps=budget.phi_steps,
+                                           mis_max_examples=budget.mis_max_examples)
+        report = report_lib.analyse_runs(list(run_dirs.values()), names=names,
+                                         options=options, data_dir=source.data_dir,
+                                         cache_dir=source.cache_dir)
+        command = (f"python -m lsg_tf.report {' '.join(f'--run=runs/{n}' for n in names)} "
+                   f"--names={','.join(names)} --phi_steps={budget.phi_steps} "
+                   f"--mis_max_examples={budget.mis_max_examples or 0} --out={REPORT_DIR}")
+        report_lib.write_report(report, folder, command)
+
+    log.run("report", key, os.path.join(folder, report_lib.JSON_FILE),
+            "report (Φ, MIS, masking, correlation, ...)", work)
 
 
 def attack_config(budget: Budget, data_dir: str | None = None):
@@ -265,29 +275,27 @@ def attack_command(budget: Budget, names) -> str:
 
 
 def attack_stage(budget: Budget, run_dirs: dict, out_dir: str, source: DataSource,
-                 log: StageLog, progress: bool = True) -> None:
+                 log: StageLog, key: str, progress: bool = True) -> None:
     """Detection (Table 4) and black-box attacks (Table 5) -> ``attack_eval/``."""
     import logging
 
     from lsg_tf.robustness import evaluate, report
 
     folder = os.path.join(out_dir, ATTACK_DIR)
-    key = _runs_key(budget, run_dirs)
-    if log.done("attack_eval", key, os.path.join(folder, report.JSON_FILE)):
-        _say("attack_eval: complete, skipped")
-        return
-    _say("attack_eval (PGD + detection, one-pixel, local search)")
-    logging.getLogger("art").setLevel(logging.WARNING)
-    start = time.perf_counter()
-    results = evaluate.evaluate_runs(list(run_dirs.values()), attack_config(budget,
-                                                                            source.data_dir),
-                                     progress=progress)
-    report.write_report(results, folder, command=attack_command(budget, list(run_dirs)))
-    log.record("attack_eval", key, time.perf_counter() - start)
+
+    def work():
+        logging.getLogger("art").setLevel(logging.WARNING)
+        results = evaluate.evaluate_runs(list(run_dirs.values()),
+                                         attack_config(budget, source.data_dir),
+                                         progress=progress)
+        report.write_report(results, folder, command=attack_command(budget, list(run_dirs)))
+
+    log.run("attack_eval", key, os.path.join(folder, report.JSON_FILE),
+            "attack_eval (PGD + detection, one-pixel, local search)", work)
 
 
 def localization_stage(budget: Budget, run_dirs: dict, out_dir: str, source: DataSource,
-                       log: StageLog) -> None:
+                       log: StageLog, key: str) -> None:
     """One-filter and CAM localization on the VOC-layout photos -> ``localization/``."""
     from lsg_tf.analysis import localization_report as report
 
@@ -295,12 +303,6 @@ def localization_stage(budget: Budget, run_dirs: dict, out_dir: str, source: Dat
         _say("localization: no VOC-layout folder given, skipped")
         return
     folder = os.path.join(out_dir, LOCALIZATION_DIR)
-    key = _runs_key(budget, run_dirs)
-    if log.done("localization", key, os.path.join(folder, report.JSON_FILE)):
-        _say("localization: complete, skipped")
-        return
-    _say("localization (one filter, CAM)")
-    start = time.perf_counter()
     names = list(run_dirs)
     voc_name = os.path.basename(os.path.normpath(source.voc_dir))
     command = (f"python -m lsg_tf.localize {' '.join(f'--run=runs/{n}' for n in names)} "
@@ -308,9 +310,13 @@ def localization_stage(budget: Budget, run_dirs: dict, out_dir: str, source: Dat
                + (f" --max_images={budget.localization_max_images}"
                   if budget.localization_max_images else "")
                + f" --out={LOCALIZATION_DIR}")
-    report.localization_report(list(run_dirs.values()), names, source.voc_dir, folder,
-                               command, max_images=budget.localization_max_images)
-    log.record("localization", key, time.perf_counter() - start)
+
+    def work():
+        report.localization_report(list(run_dirs.values()), names, source.voc_dir, folder,
+                                   command, max_images=budget.localization_max_images)
+
+    log.run("localization", key, os.path.join(folder, report.JSON_FILE),
+            "localization (one filter, CAM)", work)
 
 
 def reproduce(out_dir: str, runs_dir: str, budget: Budget, source: DataSource,
@@ -331,9 +337,10 @@ def reproduce(out_dir: str, runs_dir: str, budget: Budget, source: DataSource,
     os.makedirs(out_dir, exist_ok=True)
     log = StageLog(out_dir)
     run_dirs = train_runs(budget, variants, runs_dir, source, log)
-    report_stage(budget, run_dirs, out_dir, source, log)
-    attack_stage(budget, run_dirs, out_dir, source, log, progress)
-    localization_stage(budget, run_dirs, out_dir, source, log)
+    key = _runs_key(budget, run_dirs)  # the analyses' inputs: budget and trained runs
+    report_stage(budget, run_dirs, out_dir, source, log, key)
+    attack_stage(budget, run_dirs, out_dir, source, log, key, progress)
+    localization_stage(budget, run_dirs, out_dir, source, log, key)
     from lsg_tf import results_page
 
     path = results_page.write_page(out_dir, budget, variants, log.records, command)
