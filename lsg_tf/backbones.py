@@ -137,6 +137,10 @@ _APPLICATION_MIN_SIZE = {"InceptionV3": 75, "InceptionResNetV2": 75, "Xception":
 _WEIGHTS_SUFFIXES = (".h5", ".hdf5", ".keras")  # ".weights.h5" ends with ".h5".
 _RESNET152_TRAINABLE_PREFIXES = ("conv5_block2_", "conv5_block3_")
 _BN_MOMENTUM = 0.9  # PyTorch momentum=0.1.
+WEIGHT_DECAY_SCOPES = ("kernels", "all")
+"""What weight decay covers: conv kernels only, or also BatchNorm's scale and offset."""
+INITIALIZERS = ("he_normal", "torch_default")
+"""Conv kernel initialisations of the CIFAR backbones (see ``_Initializers``)."""
 _BN_EPSILON = 1e-5
 _CONV_TYPES = (
     keras.layers.Conv1D,
@@ -203,6 +207,8 @@ def build_backbone(
     weights: str | None = None,
     weight_decay: float = 0.0,
     seed: int | None = None,
+    weight_decay_scope: str = "kernels",
+    initializer: str = "he_normal",
 ) -> keras.Model:
     """Builds a backbone mapping images to its last conv feature map.
 
@@ -220,6 +226,11 @@ def build_backbone(
         weight_decay: Decay coefficient >= 0; > 0 attaches
             ``keras.regularizers.L2(weight_decay / 2)`` to conv kernels.
         seed: Integer seed for a deterministic initialisation, or ``None``.
+        weight_decay_scope: ``"kernels"`` (conv kernels only, He et al.'s recipe) or
+            ``"all"`` (also BatchNorm scale and offset, PyTorch's ``SGD(weight_decay=...)``
+            over every parameter); see ``WEIGHT_DECAY_SCOPES``.
+        initializer: conv kernel initialisation of ``resnet20``/``alexnet_cifar``, one of
+            ``INITIALIZERS``; ``keras.applications`` backbones keep their own.
 
     Returns:
         A Functional ``keras.Model`` mapping float32 images [B, H, W, C] to
@@ -234,22 +245,26 @@ def build_backbone(
     application = _parse_name(name)
     shape = _check_input_shape(input_shape)
     weight_decay = _check_weight_decay(weight_decay)
+    _check_option("weight_decay_scope", weight_decay_scope, WEIGHT_DECAY_SCOPES)
+    _check_option("initializer", initializer, INITIALIZERS)
     seed = _check_seed(seed)
     weights = _check_weights(weights, allow_imagenet=name not in ("resnet20", "alexnet_cifar"))
 
     if name in ("resnet20", "alexnet_cifar"):
         _check_min_size(name, shape, _CIFAR_MIN_SIZE)
         builder = _resnet20 if name == "resnet20" else _alexnet_cifar
-        model = builder(shape, weight_decay, seed)
+        conv = _conv_bn_relu_factory(weight_decay, seed, weight_decay_scope, initializer)
+        model = builder(shape, conv)
         if weights is not None:
             _load_weights(model, weights, name, shape)
         return model
     if name == "resnet152_top2":
         _check_min_size(name, shape, _DEFAULT_APPLICATION_MIN_SIZE)
         return _application_backbone(
-            name, "ResNet152", shape, weights, weight_decay, seed, trainable_prefixes=_RESNET152_TRAINABLE_PREFIXES
-        )
-    return _application_backbone(name, application, shape, weights, weight_decay, seed, trainable_prefixes=None)
+            name, "ResNet152", shape, weights, weight_decay, seed,
+            trainable_prefixes=_RESNET152_TRAINABLE_PREFIXES, decay_all=weight_decay_scope == "all")
+    return _application_backbone(name, application, shape, weights, weight_decay, seed,
+                                 trainable_prefixes=None, decay_all=weight_decay_scope == "all")
 
 
 def feature_channels(backbone: keras.Model) -> int:
@@ -340,6 +355,11 @@ def _check_weight_decay(weight_decay) -> float:
     return float(weight_decay)
 
 
+def _check_option(name: str, value, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+
 def _check_seed(seed) -> int | None:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ValueError(f"seed must be None or an integer >= 0, got {seed!r}")
@@ -385,13 +405,22 @@ def _load_weights(model: keras.Model, path: str, name: str, shape: tuple[int, in
 
 
 class _Initializers:
-    """Makes he_normal initializers, each with its own seed if seeded."""
+    """Makes conv kernel initializers of one kind, each with its own seed if seeded.
 
-    def __init__(self, seed: int | None):
+    ``he_normal``: truncated normal, stddev sqrt(2 / fan_in) (per-filter ||w||² ≈ 2).
+    ``torch_default``: PyTorch's ``Conv2d`` default, kaiming-uniform with a = sqrt(5), i.e.
+    uniform in ±sqrt(1 / fan_in) (||w||² ≈ 1/3): behind BatchNorm a step of the same size moves
+    a smaller kernel further, so SGD's effective learning rate is about 6x larger.
+    """
+
+    def __init__(self, seed: int | None, kind: str = "he_normal"):
         self._rng = None if seed is None else random.Random(seed)
+        self._kind = kind
 
     def __call__(self) -> keras.initializers.Initializer:
         seed = None if self._rng is None else self._rng.randrange(2**31 - 1)
+        if self._kind == "torch_default":
+            return keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform", seed=seed)
         return keras.initializers.HeNormal(seed=seed)
 
 
@@ -399,15 +428,17 @@ def _regularizer(weight_decay: float):
     return keras.regularizers.L2(weight_decay / 2.0) if weight_decay > 0 else None
 
 
-def _conv_bn_relu_factory(weight_decay: float, seed: int | None):
+def _conv_bn_relu_factory(weight_decay: float, seed: int | None, scope: str = "kernels",
+                          initializer: str = "he_normal"):
     """Returns ``conv(x, filters, kernel, stride, prefix, suffix, relu=True)``.
 
     The returned function applies conv (no bias) -> BN [-> ReLU], with layers
     named ``{prefix}conv{suffix}``, ``{prefix}bn{suffix}``, ``{prefix}relu{suffix}``
     (and ``{prefix}pad{suffix}`` before a strided convolution).
     """
-    init = _Initializers(seed)
+    init = _Initializers(seed, initializer)
     regularizer = _regularizer(weight_decay)
+    bn_regularizer = regularizer if scope == "all" else None
 
     def conv(x, filters, kernel, stride, prefix, suffix, relu=True):
         padding = "same"
@@ -427,7 +458,8 @@ def _conv_bn_relu_factory(weight_decay: float, seed: int | None):
             name=f"{prefix}conv{suffix}",
         )(x)
         x = keras.layers.BatchNormalization(
-            momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=f"{prefix}bn{suffix}"
+            momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=f"{prefix}bn{suffix}",
+            gamma_regularizer=bn_regularizer, beta_regularizer=bn_regularizer,
         )(x)
         if relu:
             x = keras.layers.ReLU(name=f"{prefix}relu{suffix}")(x)
@@ -436,9 +468,8 @@ def _conv_bn_relu_factory(weight_decay: float, seed: int | None):
     return conv
 
 
-def _resnet20(shape, weight_decay, seed) -> keras.Model:
+def _resnet20(shape, conv) -> keras.Model:
     """CIFAR ResNet20 (He et al. 2016, section 4.2, n = 3, option A)."""
-    conv = _conv_bn_relu_factory(weight_decay, seed)
     inputs = keras.Input(shape=shape, name="images")
     x = conv(inputs, 16, 3, 1, "stem_", "")
     for stage, filters in enumerate((16, 32, 64), start=1):
@@ -454,9 +485,8 @@ def _resnet20(shape, weight_decay, seed) -> keras.Model:
     return keras.Model(inputs, x, name="resnet20")
 
 
-def _alexnet_cifar(shape, weight_decay, seed) -> keras.Model:
+def _alexnet_cifar(shape, conv) -> keras.Model:
     """CIFAR-sized AlexNet with BN (five convolutions, K = 256)."""
-    conv = _conv_bn_relu_factory(weight_decay, seed)
     inputs = keras.Input(shape=shape, name="images")
     x = conv(inputs, 64, 5, 1, "", "1")
     x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
@@ -492,7 +522,8 @@ def _is_download_failure(error: BaseException) -> bool:
     )
 
 
-def _application_backbone(name, application, shape, weights, weight_decay, seed, trainable_prefixes):
+def _application_backbone(name, application, shape, weights, weight_decay, seed, trainable_prefixes,
+                          decay_all=False):
     """Builds a keras.applications model as a flat backbone."""
     height, width, channels = shape
     min_size = _APPLICATION_MIN_SIZE.get(application, _DEFAULT_APPLICATION_MIN_SIZE)
@@ -537,6 +568,9 @@ def _application_backbone(name, application, shape, weights, weight_decay, seed,
     if weight_decay > 0:
         regularizer = _regularizer(weight_decay)
         for layer in model.layers:
+            if decay_all and layer.trainable and isinstance(layer, keras.layers.BatchNormalization):
+                for variable in layer.trainable_weights:
+                    variable.regularizer = regularizer
             if not (layer.trainable and isinstance(layer, _CONV_TYPES)):
                 continue
             for attr in ("kernel_regularizer", "depthwise_regularizer", "pointwise_regularizer"):

@@ -813,6 +813,36 @@ def apply_subsets(
     )
 
 
+def hold_out_validation(splits: ImageSplits, size: int, seed: int) -> ImageSplits:
+    """Carves a stratified validation set of ``size`` images out of the training split.
+
+    For choosing settings without reading the test set: the returned splits train on the
+    rest and hold the validation images in place of the test split (which is dropped).
+
+    Args:
+        splits: the data set (after any subsets).
+        size: validation images, 1 <= size < number of training images.
+        seed: seed of the stratified draw (``seed + 2``; subsets use ``seed`` and ``seed + 1``).
+
+    Returns:
+        A new ImageSplits named ``<name>:validation``.
+    """
+    n = len(splits.y_train)
+    if not 1 <= int(size) < n:
+        raise ValueError(f"validation_size must be in [1, {n - 1}] (training images: {n}), "
+                         f"got {size!r}")
+    rng = np.random.default_rng(seed + 2)
+    classes, inverse, counts = np.unique(splits.y_train, return_inverse=True, return_counts=True)
+    held = np.zeros(n, dtype=bool)
+    for k, quota in enumerate(_class_quotas(counts, int(size))):
+        members = np.flatnonzero(inverse == k)
+        held[rng.choice(members, size=int(quota), replace=False)] = True
+    return dataclasses.replace(
+        splits, name=f"{splits.name}:validation",
+        x_train=splits.x_train[~held], y_train=splits.y_train[~held],
+        x_test=splits.x_train[held], y_test=splits.y_train[held])
+
+
 # --------------------------------------------------------------------------------------------
 # tf.data pipelines.
 # --------------------------------------------------------------------------------------------

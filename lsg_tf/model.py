@@ -47,6 +47,8 @@ class LSGModel(keras.Model):
         classifier_weight_decay: weight decay of the classifier kernel, as SGD's
             ``weight_decay`` (gradient ``wd * W``, i.e. an L2 term ``wd/2 * ||W||²``),
             the convention of :func:`lsg_tf.backbones.build_backbone`.
+        classifier_bias_decay: also decay the classifier bias (weight-decay scope
+            ``"all"``: every network variable, never G).
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class LSGModel(keras.Model):
         input_std=None,
         class_names=None,
         classifier_weight_decay: float = 0.0,
+        classifier_bias_decay: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -101,6 +104,9 @@ class LSGModel(keras.Model):
         if min(self.input_std) <= 0:
             raise ValueError(f"input_std must be > 0 per channel, got {self.input_std}")
         self.classifier_weight_decay = float(classifier_weight_decay)
+        self.classifier_bias_decay = bool(classifier_bias_decay)
+        decay = (keras.regularizers.L2(classifier_weight_decay / 2)
+                 if classifier_weight_decay else None)
 
         if fixed_gate is not None:
             fixed_gate = np.asarray(fixed_gate, dtype="float32")
@@ -114,8 +120,8 @@ class LSGModel(keras.Model):
         self.classifier = keras.layers.Dense(
             self.num_classes,
             name="classifier",
-            kernel_regularizer=(keras.regularizers.L2(classifier_weight_decay / 2)
-                                if classifier_weight_decay else None),
+            kernel_regularizer=decay,
+            bias_regularizer=decay if classifier_bias_decay else None,
         )
         self.classifier.build((None, self.num_filters))
         constraint = gate_lib.GateConstraint()
@@ -374,6 +380,7 @@ class LSGModel(keras.Model):
             "input_std": self.input_std,
             "class_names": self.class_names,
             "classifier_weight_decay": self.classifier_weight_decay,
+            "classifier_bias_decay": self.classifier_bias_decay,
         }
 
     @classmethod

@@ -28,6 +28,10 @@ _CACHE_DIR = flags.DEFINE_string("cache_dir", None, "Cache of decoded image-fold
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", None, "Resize image-folder images to this square size.")
 _TRAIN_SUBSET = flags.DEFINE_integer("train_subset", None, "Stratified, seeded training subset size.")
 _TEST_SUBSET = flags.DEFINE_integer("test_subset", None, "Stratified, seeded test subset size.")
+_VALIDATION_SIZE = flags.DEFINE_integer(
+    "validation_size", None,
+    "Hold out this many (stratified) training images and evaluate on them instead of the "
+    "test set, for choosing settings; metrics are then validation/*.", lower_bound=1)
 _AUGMENT = flags.DEFINE_enum("augment", "auto", ["auto", "none", "flip", "crop_flip"],
                              "Training augmentation; auto picks crop_flip for CIFAR/MNIST-sized images.")
 # Network and optimisation.
@@ -40,11 +44,26 @@ _BATCH_SIZE = flags.DEFINE_integer("batch_size", 128, "Global batch size.", lowe
 _OPTIMIZER = flags.DEFINE_enum("optimizer", "sgd", ["sgd", "adam", "adamw"], "Network optimizer.")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", 0.1, "Initial learning rate.", lower_bound=0)
 _MOMENTUM = flags.DEFINE_float("momentum", 0.9, "SGD momentum.", lower_bound=0, upper_bound=0.999)
-_LR_SCHEDULE = flags.DEFINE_enum("lr_schedule", "cosine", ["constant", "step", "cosine"],
-                                 "step: x0.1 at 50% and 75% of training; cosine: decay to 0.")
+_LR_SCHEDULE = flags.DEFINE_enum(
+    "lr_schedule", "cosine", ["constant", "step", "cosine", "onecycle"],
+    "step: x0.1 at 50% and 75% of training; cosine: decay to 0; onecycle: PyTorch's "
+    "OneCycleLR rate (cosine ramp from lr/25 over --lr_warmup_fraction, default 0.15).")
+_LR_WARMUP = flags.DEFINE_float(
+    "lr_warmup_fraction", 0.0,
+    "Fraction of all steps spent on a linear warm-up from lr/25 (then the schedule).",
+    lower_bound=0, upper_bound=0.99)
+_NESTEROV = flags.DEFINE_bool("nesterov", False, "Nesterov momentum for SGD.")
 _WEIGHT_DECAY = flags.DEFINE_float(
-    "weight_decay", 0.0, "Weight decay of conv and classifier kernels, as SGD's (gradient wd*w).",
+    "weight_decay", 0.0, "Weight decay, as SGD's (gradient wd*w); see --weight_decay_scope.",
     lower_bound=0)
+_WD_SCOPE = flags.DEFINE_enum(
+    "weight_decay_scope", "kernels", ["kernels", "all"],
+    "kernels: conv and classifier kernels; all: also BatchNorm scale/offset and the "
+    "classifier bias (every network variable; never the gate).")
+_INITIALIZER = flags.DEFINE_enum(
+    "initializer", "he_normal", ["he_normal", "torch_default"],
+    "Conv kernel initialisation of resnet20/alexnet_cifar: he_normal, or PyTorch's default "
+    "(uniform in +-sqrt(1/fan_in)).")
 # LSG (paper section 3, Algorithm 1).
 _SCHEME = flags.DEFINE_enum("scheme", "alternate", list(SCHEMES),
                             "alternate (Algorithm 1), joint (footnote 1), std (baseline).")
@@ -127,9 +146,15 @@ def main(argv):
     os.makedirs(run_dir, exist_ok=True)
     run_io.write_text(os.path.join(run_dir, run_io.FLAGS_FILE), flagfile_text(config))
     metrics = training.train(config, strategy=strategy)
-    print(f"test accuracy {metrics['test/accuracy']:.4f}  test CE "
-          f"{metrics['test/cross_entropy']:.4f}  gate density {metrics['gate_density']:.4f}  "
+    split = metrics["evaluated_on"]
+    print(f"{split} accuracy {metrics[split + '/accuracy']:.4f}  {split} CE "
+          f"{metrics[split + '/cross_entropy']:.4f}  gate density {metrics['gate_density']:.4f}  "
           f"-> {config.output_dir}")
+    if metrics.get("masking"):
+        from lsg_tf.analysis.masking import summary_line
+
+        gate = "the trained gate" if metrics["masking"]["gate"] == "trained" else "Φ's gate"
+        print(f"Φ {metrics['phi']['phi']:.4f}; with {gate}, {summary_line(metrics['masking'])}")
     if metrics.get("export"):
         print(f"exported for TF Serving -> {metrics['export']}")
 

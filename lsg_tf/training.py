@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lsg_tf import backbones, data, distribute, run_io
+from lsg_tf import backbones, data, distribute, lr_schedules, run_io
 from lsg_tf import gate as gate_lib
 from lsg_tf.callbacks import GateImageLogger, RunRecorder
 from lsg_tf.model import LSGModel
@@ -21,7 +21,7 @@ from lsg_tf.schedule import Schedule
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 GATE_OPTIMIZERS = ("same", "sgd", "adam")
-LR_SCHEDULES = ("constant", "step", "cosine")
+LR_SCHEDULES = ("constant", "step", "cosine", "onecycle")
 # Settings that may change when a run is resumed; anything else must match.
 _RESUMABLE_FIELDS = ("output_dir", "epochs", "verbose", "cache_dir", "data_dir", "strategy",
                      "num_cpu_replicas", "export_dir", "export_name", "validation_freq")
@@ -47,7 +47,12 @@ class TrainConfig:
     learning_rate: float = 0.1
     momentum: float = 0.9
     lr_schedule: str = "cosine"
+    lr_warmup_fraction: float = 0.0
+    nesterov: bool = False
     weight_decay: float = 0.0
+    weight_decay_scope: str = "kernels"
+    initializer: str = "he_normal"
+    validation_size: int | None = None
     scheme: str = "alternate"
     period: int = 3
     phase: int = 1
@@ -83,6 +88,14 @@ class TrainConfig:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if not 0 <= self.lr_warmup_fraction < 1:
+            raise ValueError(
+                f"lr_warmup_fraction must be in [0, 1), got {self.lr_warmup_fraction!r}")
+        _check_choice("weight_decay_scope", self.weight_decay_scope,
+                      backbones.WEIGHT_DECAY_SCOPES)
+        _check_choice("initializer", self.initializer, backbones.INITIALIZERS)
+        if self.validation_size is not None and self.validation_size < 1:
+            raise ValueError(f"validation_size must be >= 1, got {self.validation_size!r}")
         gate_lib.check_sparsity_form(self.sparsity_form)
         self.schedule()  # validates scheme, period, phase, warm-up
 
@@ -111,6 +124,11 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
                                image_size=(config.image_size,) * 2 if config.image_size else None,
                                cache_dir=config.cache_dir)
     splits = data.apply_subsets(splits, config.train_subset, config.test_subset, config.seed)
+    evaluated_on = "test"
+    if config.validation_size:
+        # Model selection: hold out part of the training subset; the test split is never read.
+        splits = data.hold_out_validation(splits, config.validation_size, config.seed)
+        evaluated_on = "validation"
     augment = data.default_augmentation(splits) if config.augment == "auto" else config.augment
     steps = data.steps_per_epoch(len(splits.x_train), config.batch_size)
     mean, std = splits.channel_stats()
@@ -119,7 +137,9 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
     with strategy.scope():
         backbone = backbones.build_backbone(config.model, splits.image_shape,
                                             weights=config.backbone_weights,
-                                            weight_decay=config.weight_decay, seed=config.seed)
+                                            weight_decay=config.weight_decay, seed=config.seed,
+                                            weight_decay_scope=config.weight_decay_scope,
+                                            initializer=config.initializer)
         num_filters = backbones.feature_channels(backbone)
         fixed = (gate_lib.parse_fixed_gate(config.fixed_gate, splits.num_classes, num_filters)
                  if config.fixed_gate else None)
@@ -128,7 +148,8 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
             lsg_weight=config.lsg_weight, sparsity_coefficient=config.sparsity_coefficient,
             density_target=config.density_target, sparsity_form=config.sparsity_form,
             fixed_gate=fixed, input_mean=mean, input_std=std,
-            class_names=splits.class_names, classifier_weight_decay=config.weight_decay)
+            class_names=splits.class_names, classifier_weight_decay=config.weight_decay,
+            classifier_bias_decay=config.weight_decay_scope == "all")
         model.compile(optimizer=make_optimizer(config, steps),
                       gate_optimizer=make_gate_optimizer(config),
                       jit_compile=config.jit_compile)
@@ -157,9 +178,10 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
     final = model.evaluate(test_ds, return_dict=True, verbose=0)
     gate = np.asarray(model.gate.numpy())
     metrics = {
-        "test/accuracy": final["accuracy"],
-        "test/cross_entropy": final["std_ce"],
-        "test/loss": final["loss"],
+        f"{evaluated_on}/accuracy": final["accuracy"],
+        f"{evaluated_on}/cross_entropy": final["std_ce"],
+        f"{evaluated_on}/loss": final["loss"],
+        "evaluated_on": evaluated_on,
         "gate_density": float(gate.mean()),
         "num_classes": splits.num_classes,
         "num_filters": int(gate.shape[1]),
@@ -170,6 +192,7 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
         "wall_time_seconds": wall_time,
         "history": history,
     }
+    metrics.update(class_specificity(model, gate, splits, gated=model.schedule.scheme != "std"))
     finish_run(run_dir, model, gate, metrics, splits.class_names)
     if config.export_dir and is_chief:
         from lsg_tf import export_lib
@@ -177,6 +200,27 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
         name = config.export_name or os.path.basename(os.path.normpath(run_dir))
         metrics["export"] = export_lib.export_saved_model(model, config.export_dir, name)
     return metrics
+
+
+def class_specificity(model, gate, splits, gated: bool, threshold: float = 0.5) -> dict:
+    """Φ (Eq. 2, default a and s for every model) and masking (section 4.2) on the eval split.
+
+    Masking zeroes each class's filters, ``G[c, k] > threshold``, with the trained gate of
+    an LSG run and with Φ's minimising gate of an STD run (the paper's comparison).
+    """
+    from lsg_tf import features
+    from lsg_tf.analysis import head, masking, phi
+
+    pooled, _ = features.pooled_features_and_logits(model, splits.x_test)
+    kernel, bias = head.classifier_weights(model)
+    ambiguity = phi.filter_ambiguity(pooled, splits.y_test, kernel, bias)
+    mask_gate = gate if gated else ambiguity.gate
+    sweep = masking.masking_sweep(pooled, splits.y_test, kernel, bias, mask_gate, threshold)
+    summary = masking.sweep_summary(sweep, splits.class_names)
+    summary["gate"] = "trained" if gated else "phi"
+    return {"phi": {"phi": ambiguity.phi, "cross_entropy": ambiguity.cross_entropy,
+                    "density": ambiguity.density},
+            "masking": summary}
 
 
 def finish_run(run_dir, model, gate, metrics, class_names) -> None:
@@ -190,21 +234,39 @@ def finish_run(run_dir, model, gate, metrics, class_names) -> None:
     run_io.write_json(os.path.join(run_dir, run_io.METRICS_FILE), metrics)
 
 
-def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """The network optimizer with its learning-rate schedule.
+def make_learning_rate(config: TrainConfig, steps_per_epoch: int):
+    """The network's learning rate: a float or a schedule over all training steps.
 
     ``step`` divides the rate by 10 at 50% and 75% of training (the usual CIFAR
-    ResNet decay); ``cosine`` decays it to 0 over all steps.
+    ResNet decay); ``cosine`` decays it to 0; ``onecycle`` is PyTorch's one-cycle rate
+    (:class:`~lsg_tf.lr_schedules.OneCycle`, ramp over ``lr_warmup_fraction`` of the
+    steps, 0.15 if unset). For the others, ``lr_warmup_fraction > 0`` prepends a linear
+    warm-up from ``lr / 25`` over that fraction of the steps, and the schedule runs over
+    the remaining steps.
     """
     total = config.epochs * steps_per_epoch
     lr = config.learning_rate
+    if config.lr_schedule == "onecycle":
+        return lr_schedules.OneCycle(lr, total, pct_start=config.lr_warmup_fraction or 0.15)
+    warmup = int(round(config.lr_warmup_fraction * total))
+    decay_steps = max(total - warmup, 1)
+    schedule = lr
     if config.lr_schedule == "step":
-        lr = keras.optimizers.schedules.PiecewiseConstantDecay(
-            [total // 2, (3 * total) // 4], [lr, lr * 0.1, lr * 0.01])
+        schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
+            [decay_steps // 2, (3 * decay_steps) // 4], [lr, lr * 0.1, lr * 0.01])
     elif config.lr_schedule == "cosine":
-        lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=total)
+        schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=decay_steps)
+    if warmup:
+        schedule = lr_schedules.LinearWarmup(schedule, warmup,
+                                             lr / lr_schedules.WARMUP_DIV_FACTOR)
+    return schedule
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """The network optimizer with its learning-rate schedule (:func:`make_learning_rate`)."""
+    lr = make_learning_rate(config, steps_per_epoch)
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(lr, momentum=config.momentum)
+        return keras.optimizers.SGD(lr, momentum=config.momentum, nesterov=config.nesterov)
     if config.optimizer == "adam":
         return keras.optimizers.Adam(lr)
     return keras.optimizers.AdamW(lr)

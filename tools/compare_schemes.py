@@ -1,11 +1,12 @@
-r"""Trains STD, LSG-alternate, LSG-joint and LSG-alternate without sparsity (a = 0)
-with identical data, seed and budget, and writes a side-by-side Markdown table.
+r"""Trains STD and LSG variants with identical data, budget and seeds, and writes a
+side-by-side Markdown table with every number as mean ± standard deviation over seeds.
 
   python -m tools.compare_schemes --flagfile=fashion.flags --train_subset=10000 \
-      --test_subset=0 --epochs=9 --out=docs/results/fashion-schemes
+      --test_subset=0 --epochs=9 --seeds=0,1,2 --out=docs/results/fashion-schemes
 
-Every flag of ``lsg_tf.train`` is accepted and shared by all runs; each run resumes
-if interrupted. ``--test_subset=0`` uses the full test set.
+Every flag of ``lsg_tf.train`` is accepted and shared by all runs; each run resumes if
+interrupted (rerunning only trains what is missing). ``--test_subset=0`` uses the full test
+set. Runs go to ``<out>/<variant>-s<seed>``, or ``--runs_dir`` if given.
 """
 
 import dataclasses
@@ -17,47 +18,45 @@ from absl import app, flags
 from lsg_tf import train as train_cli  # noqa: F401  (defines the training flags)
 from lsg_tf.reproduction import VARIANTS
 
-_OUT = flags.DEFINE_string("out", None, "Folder for the runs and the table.")
+_OUT = flags.DEFINE_string("out", None, "Folder for the table (and the runs).")
+_RUNS_DIR = flags.DEFINE_string("runs_dir", None, "Folder for the runs; default --out.")
 _VARIANTS = flags.DEFINE_list("variants", ["std", "alternate", "joint", "alternate_a0"],
                               f"Which runs, any of {sorted(VARIANTS)}.")
+_SEEDS = flags.DEFINE_list("seeds", ["0"], "Seeds; each variant trains once per seed.")
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    unknown = [v for v in _VARIANTS.value if v not in VARIANTS]
+    if unknown:
+        raise app.UsageError(f"--variants: unknown {unknown}, allowed {sorted(VARIANTS)}")
+    try:
+        seeds = [int(s) for s in _SEEDS.value]
+    except ValueError:
+        raise app.UsageError(f"--seeds must be integers, got {_SEEDS.value}") from None
     from lsg_tf.console import quiet_logs
 
     quiet_logs()
-    from lsg_tf import run_io, training
+    from lsg_tf import run_io, scheme_table, training
 
     base = train_cli.config_from_flags()
     if base.test_subset == 0:
         base = dataclasses.replace(base, test_subset=None)
-    rows = []
-    for name in _VARIANTS.value:
-        if name not in VARIANTS:
-            raise app.UsageError(f"--variants: unknown {name!r}, allowed {sorted(VARIANTS)}")
-        config = dataclasses.replace(base, output_dir=os.path.join(_OUT.value, name),
-                                     **VARIANTS[name])
-        metrics = training.train(config)
-        rows.append((name, metrics))
-    lines = [
-        f"Command: `python -m tools.compare_schemes {' '.join(sys.argv[1:])}`",
-        "",
-        "| run | scheme | a | test accuracy | test CE | gate density | train wall time (s) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for name, m in rows:
-        cfg = run_io.read_json(os.path.join(_OUT.value, name, run_io.CONFIG_FILE))
-        a = "—" if cfg["scheme"] == "std" else cfg["sparsity_coefficient"]
-        lines.append(f"| {name} | {cfg['scheme']} | {a} | "
-                     f"{m['test/accuracy']:.4f} | {m['test/cross_entropy']:.4f} | "
-                     f"{m['gate_density']:.4f} | {m['wall_time_seconds']:.0f} |")
-    lines.append("")
-    lines.append("The STD run never trains its gate (density stays 1.0 by construction). "
-                 "Wall times are of one machine, measured while other work ran.")
-    run_io.write_text(os.path.join(_OUT.value, "README.md"), "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    runs_dir = _RUNS_DIR.value or _OUT.value
+    results = {}
+    for seed in seeds:
+        for name in _VARIANTS.value:
+            config = dataclasses.replace(
+                base, output_dir=os.path.join(runs_dir, f"{name}-s{seed}"), seed=seed,
+                **VARIANTS[name])
+            results[(name, seed)] = training.train(config)
+    command = f"python -m tools.compare_schemes {' '.join(sys.argv[1:])}"
+    text = scheme_table.markdown(results, _VARIANTS.value, seeds, command)
+    run_io.write_text(os.path.join(_OUT.value, "README.md"), text)
+    run_io.write_json(os.path.join(_OUT.value, "results.json"),
+                      scheme_table.summary(results, _VARIANTS.value, seeds))
+    print(text)
 
 
 if __name__ == "__main__":

@@ -134,3 +134,35 @@ def masking_sweep(features, labels, kernel, bias, gate, threshold: float = 0.5) 
 def _nanmean(values: np.ndarray) -> float:
     values = values[~np.isnan(values)]
     return float(values.mean()) if values.size else float("nan")
+
+
+def sweep_summary(sweep: MaskingSweep, class_names=None) -> dict:
+    """Plain numbers of a :class:`MaskingSweep` for ``metrics.json`` and a one-line print.
+
+    ``others_kept[c]`` is the other classes' mean recall with c's filters masked, divided by
+    their mean recall without masking (1.0 = unaffected).
+    """
+    baseline = np.asarray(sweep.baseline_recall, dtype=np.float64)
+    others_before = np.array([_nanmean(np.delete(baseline, c)) for c in range(len(baseline))])
+    kept = np.asarray(sweep.other_recall, dtype=np.float64) / np.maximum(others_before, 1e-12)
+    names = list(class_names) if class_names is not None else [str(c) for c in range(len(kept))]
+    return {
+        "class_names": names,
+        "num_masked": [int(n) for n in sweep.num_masked],
+        "recall_before": baseline.tolist(),
+        "recall_after": [float(r) for r in sweep.masked_recall],
+        "others_kept": kept.tolist(),
+        "max_recall_after": float(np.nanmax(sweep.masked_recall)),
+        "min_others_kept": float(np.nanmin(kept)),
+    }
+
+
+def summary_line(summary: dict, threshold: float = 0.5) -> str:
+    """One line: the effect of masking one class's filters, and the worst case over classes."""
+    c = int(np.nanargmax(summary["recall_before"]))
+    return (f"masking the {summary['num_masked'][c]} filters of class "
+            f"{summary['class_names'][c]!r} (G > {threshold}): its recall "
+            f"{summary['recall_before'][c]:.2f} -> {summary['recall_after'][c]:.2f}, other "
+            f"classes keep {100 * summary['others_kept'][c]:.0f}% of their recall; over all "
+            f"classes: masked recall <= {summary['max_recall_after']:.2f}, others keep >= "
+            f"{100 * summary['min_others_kept']:.0f}%")

@@ -1,0 +1,96 @@
+"""STD vs LSG over seeds: per-variant numbers as mean ± std and the paired LSG − STD verdict.
+
+Reads only the ``metrics.json`` contents of finished runs (accuracy, Φ, gate density and the
+masking summary that :func:`lsg_tf.training.train` records), so it never retrains anything.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lsg_tf.stats import difference_verdict, format_mean_std, mean_std, t_interval
+
+# (key in the summary, column title, scale, digits)
+_COLUMNS = (
+    ("accuracy", "accuracy (%)", 100.0, 2),
+    ("cross_entropy", "CE", 1.0, 3),
+    ("gate_density", "gate density", 1.0, 3),
+    ("phi", "Φ", 1.0, 4),
+    ("masked_recall_max", "masked class recall (max over classes)", 1.0, 2),
+    ("others_kept_min", "others keep (min over classes, %)", 100.0, 1),
+    ("wall_time_seconds", "train time (s)", 1.0, 0),
+)
+
+
+def run_numbers(metrics: dict) -> dict:
+    """The table's numbers of one run's metrics."""
+    split = metrics.get("evaluated_on", "test")
+    masking = metrics.get("masking") or {}
+    return {
+        "accuracy": metrics[f"{split}/accuracy"],
+        "cross_entropy": metrics[f"{split}/cross_entropy"],
+        "gate_density": metrics["gate_density"],
+        "phi": (metrics.get("phi") or {}).get("phi", float("nan")),
+        "masked_recall_max": masking.get("max_recall_after", float("nan")),
+        "others_kept_min": masking.get("min_others_kept", float("nan")),
+        "wall_time_seconds": metrics["wall_time_seconds"],
+    }
+
+
+def summary(results: dict, variants, seeds) -> dict:
+    """``{variant: {number: [per seed]}}`` plus paired accuracy differences to ``std``."""
+    out = {}
+    for name in variants:
+        numbers = [run_numbers(results[(name, seed)]) for seed in seeds]
+        out[name] = {key: [n[key] for n in numbers] for key in numbers[0]}
+        out[name]["seeds"] = list(seeds)
+        if "std" in variants and name != "std":
+            diff = np.subtract(out[name]["accuracy"],
+                               [results[("std", s)][_acc_key(results[("std", s)])]
+                                for s in seeds])
+            low, high = t_interval(diff)
+            mean, std = mean_std(diff)
+            out[name]["accuracy_minus_std"] = {
+                "per_seed": diff.tolist(), "mean": mean, "std": std,
+                "t95": [low, high], "verdict": difference_verdict(diff)}
+    return out
+
+
+def markdown(results: dict, variants, seeds, command: str) -> str:
+    """The side-by-side table and the LSG − STD accuracy differences."""
+    table = summary(results, variants, seeds)
+    split = results[(variants[0], seeds[0])].get("evaluated_on", "test")
+    lines = [f"Command: `{command}`", "",
+             f"{split.capitalize()} numbers over seeds {', '.join(map(str, seeds))}: mean ± "
+             "sample standard deviation (one value when there is one seed).", "",
+             "| run | " + " | ".join(c[1] for c in _COLUMNS) + " |",
+             "|---|" + "---|" * len(_COLUMNS)]
+    for name in variants:
+        cells = [format_mean_std(table[name][key], scale, digits)
+                 if not np.isnan(table[name][key]).all() else "—"
+                 for key, _, scale, digits in _COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    diffs = [n for n in variants if "accuracy_minus_std" in table[n]]
+    if diffs:
+        lines += ["", "Accuracy difference to STD, paired by seed (points):", "",
+                  "| run | per seed | mean ± std | 95% t-interval | verdict |", "|---|---|---|---|---|"]
+        for name in diffs:
+            d = table[name]["accuracy_minus_std"]
+            per_seed = ", ".join(f"{100 * v:+.2f}" for v in d["per_seed"])
+            low, high = d["t95"]
+            interval = "—" if np.isnan(low) else f"[{100 * low:+.2f}, {100 * high:+.2f}]"
+            verdict = {"within noise": "within noise", "higher": "LSG higher",
+                       "lower": "LSG lower"}[d["verdict"]]
+            lines.append(f"| {name} | {per_seed} | {format_mean_std(d['per_seed'])} | "
+                         f"{interval} | {verdict} |")
+        lines += ["", "The verdict says higher or lower only when the mean difference exceeds "
+                  "one standard deviation of the per-seed differences, \"within noise\" otherwise."]
+    lines += ["", "Φ uses the same a = 0.01 and s = 0.15·C·K for every model; masking zeroes the "
+              "filters with G[c, k] > 0.5 (the trained gate of an LSG run, Φ's gate of an STD "
+              "run) and reports class c's recall and the other classes' recall relative to "
+              "unmasked. The STD run never trains its gate (density 1.0 by construction)."]
+    return "\n".join(lines) + "\n"
+
+
+def _acc_key(metrics: dict) -> str:
+    return f"{metrics.get('evaluated_on', 'test')}/accuracy"
