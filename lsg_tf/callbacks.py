@@ -6,6 +6,7 @@ which adds it to every ``fit``.
 
 from __future__ import annotations
 
+import math
 import time
 
 import keras
@@ -88,3 +89,23 @@ class GateImageLogger(keras.callbacks.Callback):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN or infinite loss; the run is not finished."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Raises :class:`NonFiniteLossError` at the end of an epoch whose loss is NaN/inf.
+
+    Put it before :class:`RunRecorder`: the bad epoch is then never checkpointed, the run
+    never counts as finished and is never exported.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key in ("loss", "std_ce", "lsg_ce"):
+            value = (logs or {}).get(key)
+            if value is not None and not math.isfinite(float(value)):
+                raise NonFiniteLossError(
+                    f"training stopped: {key} is {float(value)} in epoch {epoch + 1}; the run is "
+                    "not finished (lower --learning_rate or check the data and settings)")

@@ -56,7 +56,9 @@ __all__ = [
 
 _LOG = logging.getLogger(__name__)
 
-AUGMENTATIONS = ("none", "flip", "crop_flip")
+AUGMENTATIONS = ("none", "flip", "crop", "crop_flip")
+# Data sets whose classes are not mirror-symmetric (digits, letters): never flipped by "auto".
+NO_FLIP_DATASETS = ("mnist", "emnist", "kmnist")
 """Allowed values of the ``augment`` argument of :func:`make_train_dataset`."""
 
 CROP_PADDING = 4
@@ -420,6 +422,17 @@ def _cache_key(root: str, image_size, files: dict[str, list[str]]) -> str:
     return digest.hexdigest()
 
 
+def resize_images(images: tf.Tensor, size) -> tf.Tensor:
+    """The one resize of the project: uint8 ``[..., H, W, C]`` -> uint8 ``[..., h, w, C]``.
+
+    Bilinear with antialiasing, rounded back to uint8. Image-folder training data and the
+    exported serving graph both resize with it, so a photo sent to TF Serving is
+    downsampled exactly as the training images were.
+    """
+    resized = tf.image.resize(images, size, method="bilinear", antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
+
+
 def _decode_files(
     paths: Sequence[str], image_size: tuple[int, int] | None, desc: str
 ) -> list[np.ndarray]:
@@ -431,8 +444,7 @@ def _decode_files(
             tf.io.read_file(path), channels=0, dtype=tf.uint8, expand_animations=False
         )
         if image_size is not None:
-            image = tf.image.resize(image, image_size, method="bilinear", antialias=True)
-            image = tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
+            image = resize_images(image, image_size)
         return image
 
     ds = tf.data.Dataset.from_tensor_slices(list(paths))
@@ -849,10 +861,13 @@ def hold_out_validation(splits: ImageSplits, size: int, seed: int) -> ImageSplit
 
 
 def default_augmentation(splits: ImageSplits) -> str:
-    """"crop_flip" for 32x32 RGB (CIFAR-like) and 28x28 gray images, "flip" otherwise."""
+    """"crop_flip" for 32x32 RGB (CIFAR-like) and 28x28 gray images, "flip" otherwise;
+    never a flip for data sets whose classes are not mirror-symmetric (``NO_FLIP_DATASETS``:
+    "crop" for their sizes, "none" otherwise)."""
+    no_flip = splits.name.split(":validation")[0].split("/")[0] in NO_FLIP_DATASETS
     if splits.image_shape in ((32, 32, 3), (28, 28, 1)):
-        return "crop_flip"
-    return "flip"
+        return "crop" if no_flip else "crop_flip"
+    return "none" if no_flip else "flip"
 
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:
@@ -899,7 +914,9 @@ def _augment_batch(images: tf.Tensor, seed: tf.Tensor, augment: str) -> tf.Tenso
     flip = tf.random.stateless_uniform(
         [batch], seed=flip_seed, minval=0, maxval=2, dtype=tf.int32, alg="philox"
     )
-    if augment == "crop_flip":
+    if augment == "crop":
+        flip = tf.zeros([batch], tf.int32)
+    if augment in ("crop", "crop_flip"):
         pad = CROP_PADDING
         images = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
         offsets = tf.random.stateless_uniform(
@@ -937,6 +954,7 @@ def make_train_dataset(
     Augmentations (AUGMENTATIONS):
         * "none": images unchanged.
         * "flip": horizontal flip with probability 1/2.
+        * "crop": the random crop of "crop_flip" without the flip (digits, letters, text).
         * "crop_flip": zero-pad CROP_PADDING (4) pixels per side, take a random H x W crop (each
           of the 9 x 9 offsets equally likely), then flip with probability 1/2 -- the standard
           CIFAR augmentation of He et al. (2016), used for the ResNet20s of paper Section 4.

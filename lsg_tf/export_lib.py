@@ -25,6 +25,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from lsg_tf import data
+
 SERVING_SIGNATURE = "serving_default"
 EXPLAIN_SIGNATURE = "explain"
 INPUT_NAME = "images"
@@ -58,7 +60,8 @@ def export_saved_model(model, export_dir: str, model_name: str, version: int | N
     """Writes ``model``'s STD path as version ``version`` of ``model_name``.
 
     Signatures (inputs uint8 ``images [batch, height, width, channels]`` of any
-    height/width, resized bilinearly in the graph to the model's input size):
+    height/width, resized in the graph to the model's input size exactly as image-folder
+    training data is, :func:`lsg_tf.data.resize_images`):
       * ``serving_default``: ``probabilities`` float32 ``[batch, classes]``,
         ``classes`` int64 ``[batch]``.
       * ``explain``: the same plus ``cam`` float32 ``[batch, height, width]`` (class
@@ -130,11 +133,11 @@ def build_archive(model) -> keras.export.ExportArchive:
         # Signature calls do not enforce the TensorSpec's shape: without this check a
         # wrong channel count runs silently (Conv2D turns it into a grouped convolution).
         images = tf.ensure_shape(images, [None, None, None, channels])
-        pixels = tf.cast(images, tf.float32) / 255.0
         size = tf.shape(images)[1:3]
-        pixels = tf.cond(
-            tf.reduce_all(size == [height, width]), lambda: pixels,
-            lambda: tf.image.resize(pixels, [height, width], method="bilinear"))
+        images = tf.cond(
+            tf.reduce_all(size == [height, width]), lambda: images,
+            lambda: data.resize_images(images, [height, width]))
+        pixels = tf.cast(images, tf.float32) / 255.0
         outputs = std_path(pixels, training=False)
         probabilities = tf.nn.softmax(outputs["logits"], axis=-1)
         classes = tf.argmax(outputs["logits"], axis=-1, output_type=tf.int64)
@@ -197,7 +200,8 @@ def _version_readme(model, model_name, version, names) -> str:
         f"# {model_name} version {version}\n\n"
         "STD path of an LSG-trained CNN (lsg_tf). The gate is not part of the served graph.\n\n"
         f"Input `images`: uint8 [batch, height, width, {channels}], raw pixels 0-255; any "
-        f"height/width is resized bilinearly to {height}x{width} in the graph.\n\n"
+        f"height/width is resized to {height}x{width} in the graph (bilinear with antialiasing, "
+        "rounded to uint8, as the training images were).\n\n"
         "Signatures: `serving_default` -> probabilities, classes; `explain` -> probabilities, "
         "classes, cam, class_filters, filter_activations.\n\n"
         f"Classes ({len(names)}, index: name), also in {CLASS_NAMES_FILE}:\n\n"

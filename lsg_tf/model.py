@@ -148,7 +148,14 @@ class LSGModel(keras.Model):
 
     # ----------------------------------------------------------------- forward
     def normalise(self, images):
-        """Images in [0, 1] ``[B, H, W, C]`` -> per-channel standardised inputs."""
+        """Images ``[B, H, W, C]`` -> per-channel standardised float inputs.
+
+        Float images are taken to be in [0, 1]; integer images (uint8) in 0-255, and are
+        scaled by 1/255 first, so uint8 and the equivalent float images give equal logits.
+        """
+        images = ops.convert_to_tensor(images)
+        if "int" in str(images.dtype):
+            images = ops.cast(images, "float32") / 255.0
         mean = ops.convert_to_tensor(self.input_mean, dtype=images.dtype)
         std = ops.convert_to_tensor(self.input_std, dtype=images.dtype)
         return (images - mean) / std
@@ -244,13 +251,18 @@ class LSGModel(keras.Model):
     def training_path(self) -> str:
         return self._training_path
 
-    def fit(self, *args, callbacks=None, **kwargs):
-        """``keras.Model.fit`` with the path schedule callback added if absent."""
+    def fit(self, x=None, y=None, *args, callbacks=None, **kwargs):
+        """``keras.Model.fit`` with the path schedule callback added if absent.
+
+        The first batch is checked before training: float images must be in [0, 1]
+        (0-255 floats would train to chance), labels integers in ``[0, C)``.
+        """
+        check_first_batch(x, y, self.num_classes)
         callbacks = list(callbacks or [])
         if not any(isinstance(c, PathSchedule) for c in callbacks):
             callbacks.insert(0, PathSchedule())
         self.build_optimizers()
-        return super().fit(*args, callbacks=callbacks, **kwargs)
+        return super().fit(x, y, *args, callbacks=callbacks, **kwargs)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras (3.15) builds metrics from a sample batch that it averages with
@@ -312,10 +324,12 @@ class LSGModel(keras.Model):
         else:
             self.optimizer.apply_gradients(zip(gradients, network + gate_vars))
 
-        self.std_ce_tracker.update_state(_unscale(std_ce, replicas))
+        self.std_ce_tracker.update_state(_unscale(std_ce, replicas),
+                                         sample_weight=ops.shape(logits)[0])
         self.density_tracker.update_state(gate_lib.density(self.gate))
         if use_gate:
-            self.lsg_ce_tracker.update_state(_unscale(lsg_ce, replicas))
+            self.lsg_ce_tracker.update_state(_unscale(lsg_ce, replicas),
+                                             sample_weight=ops.shape(logits)[0])
             self.sparsity_tracker.update_state(sparsity)
         return self._reducible(self.compute_metrics(x, y, logits, sample_weight=sample_weight))
 
@@ -329,7 +343,8 @@ class LSGModel(keras.Model):
         self._loss_tracker.update_state(_unscale(loss, replicas),
                                         sample_weight=ops.shape(logits)[0])
         self.std_ce_tracker.update_state(
-            _unscale(self._compile_loss(y, logits, sample_weight), replicas))
+            _unscale(self._compile_loss(y, logits, sample_weight), replicas),
+            sample_weight=ops.shape(logits)[0])
         self._compile_metrics.update_state(y, logits, sample_weight)
         results = {}
         for metric in (self._loss_tracker, self.std_ce_tracker, self._compile_metrics):
@@ -404,6 +419,38 @@ class PathSchedule(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.model.set_training_path(self.model.schedule.path_for_epoch(epoch))
+
+
+def check_first_batch(x, y, num_classes: int) -> None:
+    """Raises ValueError for images or labels that would train silently wrong.
+
+    Looks at NumPy arrays / tensors given to ``fit`` directly, or at the first batch of a
+    ``tf.data.Dataset`` of ``(images, labels[, weights])``.
+    """
+    if isinstance(x, tf.data.Dataset):
+        spec = x.element_spec
+        if not isinstance(spec, tuple) or len(spec) < 2:
+            return
+        for batch in x.take(1):
+            x, y = batch[0], batch[1]
+    if x is None or y is None or isinstance(x, (dict, list, tuple)):
+        return
+    images, labels = np.asarray(x), np.asarray(y)
+    if images.dtype.kind == "f" and images.size and float(np.nanmax(images)) > 1.5:
+        raise ValueError(
+            f"images: float pixel values reach {float(np.nanmax(images)):.1f}; LSGModel expects "
+            "floats in [0, 1] (or uint8 in 0-255): divide by 255 or pass uint8")
+    if labels.dtype.kind == "f":
+        bad = labels[labels != np.round(labels)]
+        if bad.size:
+            raise ValueError(f"labels: must be integer class indices, got {bad.flat[0].item()!r}")
+    if labels.dtype.kind in "biuf" and labels.size:
+        bad = labels[(labels < 0) | (labels >= num_classes)]
+        if bad.size:
+            value = bad.flat[0].item()
+            value = int(value) if float(value).is_integer() else value
+            raise ValueError(f"labels: {value!r} is outside [0, {num_classes}) "
+                             f"(num_classes={num_classes})")
 
 
 def _unscale(value, replicas):

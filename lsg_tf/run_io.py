@@ -102,6 +102,11 @@ def save_checkpoint(run_dir: str, model, epoch: int, history: dict, wall_time: f
             os.remove(os.path.join(directory, old))
 
 
+def has_checkpoint(run_dir: str) -> bool:
+    """Whether ``run_dir`` holds at least one completed epoch."""
+    return os.path.exists(os.path.join(run_dir, CHECKPOINT_DIR, STATE_FILE))
+
+
 def load_checkpoint(run_dir: str, model):
     """Restores the last checkpoint of ``run_dir`` into a compiled ``model``.
 

@@ -10,7 +10,8 @@ command after an interruption resumes from the last completed epoch.
 from __future__ import annotations
 
 import dataclasses
-import os
+import math
+import sys
 
 from absl import app, flags
 
@@ -26,14 +27,19 @@ _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "Image-folder root, IDX folder, or TFDS data dir.")
 _CACHE_DIR = flags.DEFINE_string("cache_dir", None, "Cache of decoded image-folder arrays.")
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", None, "Resize image-folder images to this square size.")
-_TRAIN_SUBSET = flags.DEFINE_integer("train_subset", None, "Stratified, seeded training subset size.")
-_TEST_SUBSET = flags.DEFINE_integer("test_subset", None, "Stratified, seeded test subset size.")
+_TRAIN_SUBSET = flags.DEFINE_integer("train_subset", None,
+                                     "Stratified, seeded training subset size (0: all).")
+_TEST_SUBSET = flags.DEFINE_integer("test_subset", None,
+                                    "Stratified, seeded test subset size (0: all).")
 _VALIDATION_SIZE = flags.DEFINE_integer(
     "validation_size", None,
     "Hold out this many (stratified) training images and evaluate on them instead of the "
     "test set, for choosing settings; metrics are then validation/*.", lower_bound=1)
-_AUGMENT = flags.DEFINE_enum("augment", "auto", ["auto", "none", "flip", "crop_flip"],
-                             "Training augmentation; auto picks crop_flip for CIFAR/MNIST-sized images.")
+_AUGMENT = flags.DEFINE_enum(
+    "augment", "auto", ["auto", "none", "flip", "crop", "crop_flip"],
+    "Training augmentation; auto picks crop_flip for CIFAR/MNIST-sized images, and never flips "
+    "mnist/emnist (crop only). Image folders of digits, letters or other text-like classes "
+    "need --augment=crop (or none): a mirrored '3' is not a 3.")
 # Network and optimisation.
 _MODEL = flags.DEFINE_string(
     "model", "resnet20", "resnet20, alexnet_cifar, resnet152_top2, or keras:<ApplicationName>.")
@@ -106,6 +112,17 @@ _EXPORT_DIR = flags.DEFINE_string(
 _EXPORT_NAME = flags.DEFINE_string("export_name", None,
                                    "Served model name (default: the output folder's name).")
 
+for _flag in (_LEARNING_RATE, _MOMENTUM, _LR_WARMUP, _WEIGHT_DECAY, _LSG_WEIGHT, _SPARSITY_COEF,
+              _DENSITY_TARGET, _GATE_LR):
+    flags.register_validator(
+        _flag.name, lambda value: value is None or math.isfinite(value),
+        message=f"--{_flag.name} must be a finite number")
+flags.register_validator("image_size", lambda value: value is None or value >= 1,
+                         message="--image_size must be >= 1 (or unset: keep the images' size)")
+for _flag in (_TRAIN_SUBSET, _TEST_SUBSET):
+    flags.register_validator(_flag.name, lambda value: value is None or value >= 0,
+                             message=f"--{_flag.name} must be >= 1 (or 0/unset: all images)")
+
 flags.register_multi_flags_validator(
     ["phase", "period"], lambda f: f["phase"] < f["period"],
     message="--phase must be smaller than --period")
@@ -137,15 +154,15 @@ def main(argv):
     from lsg_tf.console import quiet_logs
 
     quiet_logs()
-    from lsg_tf import distribute, run_io, training  # TensorFlow after parsing: fast --help
+    from lsg_tf import distribute, training  # TensorFlow after parsing: fast --help
 
     # Logical CPU devices for MirroredStrategy must exist before TF initialises.
     strategy = distribute.make_strategy(_STRATEGY.value, _CPU_REPLICAS.value)
-    config = config_from_flags()
-    run_dir = distribute.worker_run_dir(config.output_dir, strategy)
-    os.makedirs(run_dir, exist_ok=True)
-    run_io.write_text(os.path.join(run_dir, run_io.FLAGS_FILE), flagfile_text(config))
-    metrics = training.train(config, strategy=strategy)
+    try:
+        config = config_from_flags()
+        metrics = training.train(config, strategy=strategy, flagfile=flagfile_text(config))
+    except (ValueError, FileNotFoundError, FloatingPointError) as error:
+        sys.exit(f"error: {error}")
     split = metrics["evaluated_on"]
     print(f"{split} accuracy {metrics[split + '/accuracy']:.4f}  {split} CE "
           f"{metrics[split + '/cross_entropy']:.4f}  gate density {metrics['gate_density']:.4f}  "

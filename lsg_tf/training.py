@@ -7,6 +7,7 @@ and calls :func:`train`; everything here is usable from Python.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 
 import keras
@@ -15,7 +16,7 @@ import tensorflow as tf
 
 from lsg_tf import backbones, data, distribute, lr_schedules, run_io
 from lsg_tf import gate as gate_lib
-from lsg_tf.callbacks import GateImageLogger, RunRecorder
+from lsg_tf.callbacks import GateImageLogger, RunRecorder, StopOnNonFiniteLoss
 from lsg_tf.model import LSGModel
 from lsg_tf.schedule import Schedule
 
@@ -74,6 +75,18 @@ class TrainConfig:
     export_name: str | None = None
 
     def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{field.name} must be a finite number, got {value!r}")
+        for name in ("train_subset", "test_subset"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be >= 1 (or 0/None: all images), got {value!r}")
+            if value == 0:
+                setattr(self, name, None)
+        if self.image_size is not None and self.image_size < 1:
+            raise ValueError(f"image_size must be >= 1, got {self.image_size!r}")
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("gate_optimizer", self.gate_optimizer, GATE_OPTIMIZERS)
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
@@ -104,11 +117,19 @@ class TrainConfig:
 
 
 def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
-          extra_callbacks=()) -> dict:
+          extra_callbacks=(), flagfile: str | None = None) -> dict:
     """Trains (or resumes) the run of ``config`` and writes its run folder.
 
-    Rerunning a finished or interrupted run continues from its last completed epoch
-    with the same weights, gate, optimizer states and schedule phase.
+    Rerunning an interrupted run continues from its last completed epoch with the same
+    weights, gate, optimizer states and schedule phase; rerunning a finished run with more
+    ``epochs`` extends it, with the same or fewer changes nothing (it is exported only if it
+    has not been exported to ``export_dir`` yet). Nothing is written to the run folder
+    before the data and settings are validated; ``flagfile``, the text of the resolved
+    flags, is then written as ``flags.txt``.
+
+    Raises:
+        ValueError: bad settings, or a folder holding a run with different settings.
+        lsg_tf.callbacks.NonFiniteLossError: the loss became NaN/inf (run not finished).
 
     Returns:
         The final metrics (also written to ``metrics.json``).
@@ -116,9 +137,14 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
     strategy = strategy or tf.distribute.get_strategy()
     is_chief, _ = distribute.worker_role(strategy)
     run_dir = distribute.worker_run_dir(config.output_dir, strategy)
-    os.makedirs(run_dir, exist_ok=True)
     _check_resumable(run_dir, config)
-    run_io.write_json(os.path.join(run_dir, run_io.CONFIG_FILE), dataclasses.asdict(config))
+    finished = _finished_metrics(run_dir, config)
+    if finished is not None:
+        print(f"{run_dir} is already finished ({finished['epochs']} epochs): nothing to train")
+        if config.export_dir and is_chief and not _exported_to(finished, config.export_dir):
+            finished["export"] = _export(run_io.read_run(run_dir).load_model(), config, run_dir)
+            run_io.write_json(os.path.join(run_dir, run_io.METRICS_FILE), finished)
+        return finished
 
     splits = data.load_dataset(config.dataset, data_dir=config.data_dir,
                                image_size=(config.image_size,) * 2 if config.image_size else None,
@@ -155,6 +181,12 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
                       jit_compile=config.jit_compile)
         initial_epoch, history, wall_time = run_io.load_checkpoint(run_dir, model)
 
+    # Data, model and checkpoint are valid: only now does the folder get the run's settings.
+    run_io.write_json(os.path.join(run_dir, run_io.CONFIG_FILE), dataclasses.asdict(config))
+    if flagfile is not None:
+        run_io.write_text(os.path.join(run_dir, run_io.FLAGS_FILE), flagfile)
+    if config.verbose:
+        print(f"Augmentation: {augment}")
     if initial_epoch < config.epochs:
         if config.verbose and initial_epoch:
             print(f"Resuming {run_dir} at epoch {initial_epoch + 1}/{config.epochs}")
@@ -164,7 +196,7 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
         test_ds = data.make_eval_dataset(splits.x_test, splits.y_test, config.batch_size)
         recorder = RunRecorder(run_dir, history, wall_time)
         log_dir = os.path.join(run_dir, run_io.TENSORBOARD_DIR)
-        callbacks = [recorder,
+        callbacks = [StopOnNonFiniteLoss(), recorder,
                      keras.callbacks.TensorBoard(log_dir, write_graph=False),
                      GateImageLogger(os.path.join(log_dir, "gate"), splits.class_names),
                      *extra_callbacks]
@@ -195,11 +227,29 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
     metrics.update(class_specificity(model, gate, splits, gated=model.schedule.scheme != "std"))
     finish_run(run_dir, model, gate, metrics, splits.class_names)
     if config.export_dir and is_chief:
-        from lsg_tf import export_lib
-
-        name = config.export_name or os.path.basename(os.path.normpath(run_dir))
-        metrics["export"] = export_lib.export_saved_model(model, config.export_dir, name)
+        metrics["export"] = _export(model, config, run_dir)
+        run_io.write_json(os.path.join(run_dir, run_io.METRICS_FILE), metrics)
     return metrics
+
+
+def _export(model, config: TrainConfig, run_dir: str) -> str:
+    from lsg_tf import export_lib
+
+    name = config.export_name or os.path.basename(os.path.normpath(run_dir))
+    return export_lib.export_saved_model(model, config.export_dir, name)
+
+
+def _exported_to(metrics: dict, export_dir: str) -> bool:
+    path = metrics.get("export")
+    return bool(path) and os.path.abspath(path).startswith(os.path.abspath(export_dir) + os.sep)
+
+
+def _finished_metrics(run_dir: str, config: TrainConfig) -> dict | None:
+    """The metrics of a finished run that ``config`` would not extend, else None."""
+    if not run_io.is_finished(run_dir):
+        return None
+    metrics = run_io.read_json(os.path.join(run_dir, run_io.METRICS_FILE))
+    return metrics if config.epochs <= metrics.get("epochs", 0) else None
 
 
 def class_specificity(model, gate, splits, gated: bool, threshold: float = 0.5) -> dict:
@@ -282,8 +332,9 @@ def make_gate_optimizer(config: TrainConfig):
 
 
 def _check_resumable(run_dir: str, config: TrainConfig) -> None:
+    """Refuses a folder whose run (at least one completed epoch) had other settings."""
     path = os.path.join(run_dir, run_io.CONFIG_FILE)
-    if not os.path.exists(path):
+    if not os.path.exists(path) or not run_io.has_checkpoint(run_dir):
         return
     previous = run_io.read_json(path)
     current = dataclasses.asdict(config)
