@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 FASHION_DIR ?= /usr/share/datasets/fashion-mnist
 DEMO_DIR ?= runs/demo
 
-.PHONY: setup data bazel demo test test-slow clean bazel-test bench reproduce
+.PHONY: setup data bazel demo test test-slow clean bazel-test bench reproduce package-check
 
 setup: $(VENV)/.installed
 
@@ -67,3 +67,14 @@ clean:
 # offline, with the virtualenv of `make setup`; stops the Bazel server whatever the result.
 bazel-test: setup data bazel
 	LSG_TF_VENV=$(abspath $(VENV)) bazel test //...; status=$$?; bazel shutdown; exit $$status
+
+# `pip install .` into a fresh virtualenv, then the package from another folder.
+PKG_VENV ?= /tmp/lsg-tf-package-check
+package-check:
+	rm -rf $(PKG_VENV) build
+	$(PYTHON) -m venv $(PKG_VENV)
+	$(PKG_VENV)/bin/pip install -q --upgrade pip
+	$(PKG_VENV)/bin/pip install -q .
+	rm -rf build
+	cd / && $(PKG_VENV)/bin/python -c "import lsg_tf; print(lsg_tf.LSGModel)"
+	cd / && $(PKG_VENV)/bin/python -m lsg_tf.train --helpshort >/dev/null && echo "lsg_tf.train runs from /"

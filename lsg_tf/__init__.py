@@ -1,10 +1,34 @@
 """lsg-tf: interpretable CNNs with Label-Sensitive Gates (class-specific filters).
 
-``import lsg_tf`` is light (no TensorFlow); import the submodules you need:
-``lsg_tf.model.LSGModel``, ``lsg_tf.gate``, ``lsg_tf.backbones``, ``lsg_tf.training``.
+``import lsg_tf`` is light (no TensorFlow): the public names below are imported on first use.
+
+* :class:`LSGModel` (``lsg_tf.model``): the CNN with a gate, trained by Algorithm 1.
+* :class:`GateConstraint` (``lsg_tf.gate``): the gate's projection (column max = 1, [0, 1]).
+* :class:`Schedule` (``lsg_tf.schedule``): which path trains in which epoch.
+* :func:`load_model`: loads a ``.keras`` file written by lsg_tf.
+* :func:`export_saved_model` (``lsg_tf.export_lib``): the STD path for TF Serving.
 """
 
-__all__ = ["load_model"]
+import importlib
+
+__all__ = ["LSGModel", "GateConstraint", "Schedule", "load_model", "export_saved_model"]
+
+_LAZY = {
+    "LSGModel": "lsg_tf.model",
+    "GateConstraint": "lsg_tf.gate",
+    "Schedule": "lsg_tf.schedule",
+    "export_saved_model": "lsg_tf.export_lib",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'lsg_tf' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))
 
 
 def load_model(path: str):
@@ -12,6 +36,16 @@ def load_model(path: str):
     import keras
 
     import lsg_tf.backbones  # noqa: F401  (SubsampleZeroPad)
+    import lsg_tf.lr_schedules  # noqa: F401  (LinearWarmup, OneCycle)
     import lsg_tf.model  # noqa: F401  (LSGModel, GateConstraint)
 
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        import os
+
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"model file {path!r} does not exist")
+        raise ValueError(f"model file {path!r} is not a complete .keras (zip) file: truncated "
+                         "or not written by Keras")
     return keras.models.load_model(path)

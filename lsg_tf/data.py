@@ -391,6 +391,10 @@ def _list_classes(split_dir: str) -> list[str]:
     )
     if not classes:
         raise ValueError(f"image folder split {split_dir} has no class folders")
+    bad = [c for c in classes if not c.isprintable()]
+    if bad:
+        raise ValueError(f"image folder split {split_dir}: class folder name {bad[0]!r} has a "
+                         "newline or other unprintable character; rename the folder")
     return classes
 
 

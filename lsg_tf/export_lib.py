@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 import uuid
 
 import keras
@@ -88,6 +89,7 @@ def export_saved_model(model, export_dir: str, model_name: str, version: int | N
                          f"got {model_name!r}")
     base = os.path.join(export_dir, model_name)
     os.makedirs(base, exist_ok=True)
+    _remove_stale_temporaries(base)
     existing = [int(d) for d in os.listdir(base) if d.isdigit()]
     if version is None:
         version = max(existing, default=0) + 1
@@ -119,6 +121,18 @@ def export_saved_model(model, export_dir: str, model_name: str, version: int | N
             shutil.rmtree(tmp)
     write_models_config(export_dir)
     return target
+
+
+STALE_SECONDS = 600
+"""A ``.tmp-*`` folder older than this is left over from a killed export."""
+
+
+def _remove_stale_temporaries(base: str) -> None:
+    now = time.time()
+    for name in os.listdir(base):
+        path = os.path.join(base, name)
+        if name.startswith(".tmp-") and now - os.path.getmtime(path) > STALE_SECONDS:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def build_archive(model) -> keras.export.ExportArchive:

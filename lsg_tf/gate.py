@@ -173,9 +173,12 @@ def parse_fixed_gate(spec: str, num_classes: int, num_filters: int) -> np.ndarra
     """
     if spec.endswith(".npy"):
         try:
-            gate = np.load(spec).astype(np.float32)
-        except OSError as err:
-            raise ValueError(f"cannot read fixed gate file {spec!r}: {err}") from None
+            gate = np.load(spec, allow_pickle=False).astype(np.float32)
+        except FileNotFoundError:
+            raise ValueError(f"fixed gate file {spec!r} does not exist") from None
+        except (OSError, ValueError) as err:
+            raise ValueError(f"fixed gate file {spec!r} is not a NumPy .npy array file "
+                             f"({str(err).splitlines()[0]})") from None
     else:
         parts = spec.split(",")
         if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):

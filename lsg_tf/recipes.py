@@ -57,20 +57,24 @@ def ablation_markdown(results: dict, recipes, schemes, seeds, command: str) -> s
         results: ``{(recipe, scheme, seed): metrics}`` of runs scored on validation data.
     """
     lsg_schemes = [s for s in schemes if s != "std"]
+    recipes = [r for r in recipes
+               if all(any((r, s, seed) in results for seed in seeds) for s in schemes)]
     head = ["recipe"] + [f"{s} val. acc. (%)" for s in schemes]
     head += [f"{s} − std (points)" for s in lsg_schemes if "std" in schemes]
     head += [f"{s} density" for s in lsg_schemes]
+    head.insert(1, "seeds")
     lines = [f"Command: `{command}`", "",
-             f"Validation accuracy over seeds {', '.join(map(str, seeds))} "
-             "(mean ± sample std where there are several); differences are paired by seed.", "",
+             "Validation accuracy over the seeds each recipe was run with (mean ± sample std "
+             "where there are several); differences are paired by seed.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for recipe in recipes:
-        acc = {s: [results[(recipe, s, seed)]["validation/accuracy"] for seed in seeds]
+        have = [seed for seed in seeds if all((recipe, s, seed) in results for s in schemes)]
+        acc = {s: [results[(recipe, s, seed)]["validation/accuracy"] for seed in have]
                for s in schemes}
-        row = [recipe] + [format_mean_std(acc[s]) for s in schemes]
+        row = [recipe, ",".join(map(str, have))] + [format_mean_std(acc[s]) for s in schemes]
         if "std" in schemes:
             row += [format_mean_std(np.subtract(acc[s], acc["std"])) for s in lsg_schemes]
-        row += [format_mean_std([results[(recipe, s, seed)]["gate_density"] for seed in seeds],
+        row += [format_mean_std([results[(recipe, s, seed)]["gate_density"] for seed in have],
                                 scale=1.0, digits=3) for s in lsg_schemes]
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", "Recipes (fields set on top of the command's flags):", ""]

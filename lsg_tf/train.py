@@ -160,6 +160,9 @@ def main(argv):
     strategy = distribute.make_strategy(_STRATEGY.value, _CPU_REPLICAS.value)
     try:
         config = config_from_flags()
+        if not flags.FLAGS["verbose"].present and not sys.stdout.isatty():
+            # A log file or CI: one line per epoch instead of carriage-return progress bars.
+            config = dataclasses.replace(config, verbose=2)
         metrics = training.train(config, strategy=strategy, flagfile=flagfile_text(config))
     except (ValueError, FileNotFoundError, FloatingPointError) as error:
         sys.exit(f"error: {error}")

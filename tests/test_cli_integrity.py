@@ -90,9 +90,12 @@ def test_failed_start_writes_no_settings_and_the_corrected_command_runs(tmp_path
     assert proc.returncode != 0
     assert "density" in proc.stderr.strip().splitlines()[-1]
     assert not (out / "config.json").exists() and not (out / "flags.txt").exists()
-    proc = _train(*TINY, f"--output_dir={out}", "--export_dir=")
+    # Without --verbose, output to a pipe gets one line per epoch, no progress-bar updates.
+    proc = _train(*[a for a in TINY if a != "--verbose=0"], f"--output_dir={out}", "--export_dir=")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (out / "metrics.json").exists() and (out / "flags.txt").exists()
+    assert "4/4 - " in proc.stdout and "\r" not in proc.stdout
+    assert "Augmentation: crop_flip" in proc.stdout
 
 
 @needs_fashion

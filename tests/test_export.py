@@ -212,6 +212,46 @@ def test_capi_rejects_wrong_channel_count(exports, tmp_path):
                      r"is not compatible with expected shape \[\?,\?,\?,1\]", process.stderr)
 
 
+def test_capi_runner_docstring_spec_runs_on_our_export(exports, models, tmp_path):
+    with open(RUNNER) as f:
+        source = f.read()
+    example = re.search(r"::\n\n(    \{.*?\})\n", source, re.DOTALL).group(1)
+    spec = json.loads(example)
+    images = _images((2, 8, 8, 1), seed=3)
+    np.save(tmp_path / "x.npy", images)
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    process = subprocess.run([sys.executable, RUNNER, exports["tiny"], str(tmp_path / "spec.json"),
+                              str(tmp_path / "out.npz")], capture_output=True, text=True,
+                             env=_clean_env(), timeout=300)
+    assert process.returncode == 0, process.stderr
+    expected = _reference(models["tiny"], images)
+    with np.load(tmp_path / "out.npz") as out:
+        np.testing.assert_allclose(out["probabilities"], expected["probabilities"], atol=1e-5)
+        np.testing.assert_array_equal(out["classes"], expected["classes"])
+
+
+def test_capi_runner_keeps_a_scalar_input_scalar(tmp_path):
+    class Scalar(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([], tf.float32, name="x")])
+        def rank(self, x):
+            return {"rank": tf.rank(x), "twice": 2.0 * x}
+
+    module = Scalar()
+    tf.saved_model.save(module, str(tmp_path / "sm"), signatures={"serving_default": module.rank})
+    defs = _signature_defs(str(tmp_path / "sm"))["serving_default"]
+    np.save(tmp_path / "x.npy", np.float32(1.5))
+    spec = {"inputs": {defs["inputs"]["x"].name: "x.npy"},
+            "outputs": {k: v.name for k, v in defs["outputs"].items()}}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    process = subprocess.run([sys.executable, RUNNER, str(tmp_path / "sm"),
+                              str(tmp_path / "spec.json"), str(tmp_path / "out.npz")],
+                             capture_output=True, text=True, env=_clean_env(), timeout=300)
+    assert process.returncode == 0, process.stderr
+    with np.load(tmp_path / "out.npz") as out:
+        assert int(out["rank"]) == 0
+        assert out["twice"].shape == () and float(out["twice"]) == 3.0
+
+
 def test_capi_runner_never_imports_tensorflow():
     with open(RUNNER) as f:
         source = f.read()

@@ -97,3 +97,53 @@ def test_crop_augmentation_shifts_but_never_mirrors():
         values = image[8]
         values = values[values > 0]  # zero padding shifted in
         assert (np.diff(values) == 1).all()
+
+
+def test_truncated_keras_file_is_reported_as_truncated(tmp_path):
+    import lsg_tf
+
+    model = _model()
+    path = tmp_path / "model.keras"
+    model.save(path)
+    truncated = tmp_path / "truncated.keras"
+    truncated.write_bytes(path.read_bytes()[:2000])
+    with pytest.raises(ValueError, match="not a complete .keras"):
+        lsg_tf.load_model(str(truncated))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        lsg_tf.load_model(str(tmp_path / "missing.keras"))
+
+
+def test_text_file_named_npy_is_reported_as_not_an_array(tmp_path):
+    from lsg_tf import gate
+
+    path = tmp_path / "gate.npy"
+    path.write_text("hello\n")
+    with pytest.raises(ValueError, match=r"is not a NumPy .npy array file"):
+        gate.parse_fixed_gate(str(path), 3, 6)
+
+
+def test_export_removes_stale_temporaries_of_killed_exports(tmp_path):
+    import os
+    import time
+
+    from lsg_tf import export_lib
+
+    base = tmp_path / "m"
+    stale, fresh = base / ".tmp-1-dead", base / ".tmp-2-running"
+    stale.mkdir(parents=True)
+    fresh.mkdir()
+    old = time.time() - export_lib.STALE_SECONDS - 5
+    os.utime(stale, (old, old))
+    export_lib.export_saved_model(_model(), str(tmp_path), "m")
+    assert not stale.exists() and fresh.exists()
+    assert (base / "1").is_dir()
+
+
+def test_class_folder_with_a_newline_is_rejected(tmp_path):
+    from lsg_tf import data
+
+    for split in ("train", "test"):
+        (tmp_path / split / "ok").mkdir(parents=True)
+        (tmp_path / split / "bad\nname").mkdir()
+    with pytest.raises(ValueError, match=r"class folder name 'bad\\nname'"):
+        data.load_image_folder(str(tmp_path))

@@ -2,12 +2,16 @@ r"""Runs a SavedModel signature through TensorFlow's C API, as TF Serving's load
 
     python tools/capi_runner.py SAVED_MODEL_DIR SPEC.json OUT.npz [--repeat N] [--threads N]
 
-SPEC.json::
+SPEC.json, for the ``serving_default`` signature of an lsg_tf export
+(``lsg_tf.export_lib.export_saved_model``)::
 
     {"inputs":  {"serving_default_images:0": "x.npy"},
-     "outputs": {"probabilities": "StatefulPartitionedCall:0",
-                 "classes": "StatefulPartitionedCall:1"},
+     "outputs": {"classes": "StatefulPartitionedCall_1:0",
+                 "probabilities": "StatefulPartitionedCall_1:1"},
      "tags": ["serve"]}
+
+Tensor names differ between SavedModels (and signatures): read them with
+``saved_model_cli show --dir SAVED_MODEL_DIR --all`` ("name:" of each input and output).
 
 ``inputs`` maps graph tensor names (``operation:index``) to ``.npy`` files (relative
 paths are read from SPEC.json's folder); the input dtype is the array's dtype.
@@ -145,7 +149,8 @@ def _output(lib, graph, name: str) -> _Output:
 
 
 def _to_tensor(lib, array: np.ndarray):
-    array = np.ascontiguousarray(array)
+    # np.ascontiguousarray would turn a 0-d array into shape [1].
+    array = np.require(np.asarray(array), requirements="C")
     if array.dtype not in _NUMPY_TO_TF:
         raise ValueError(f"input dtype must be one of {sorted(map(str, _NUMPY_TO_TF))}, "
                          f"got {array.dtype}")

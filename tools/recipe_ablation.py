@@ -24,6 +24,10 @@ _OUT = flags.DEFINE_string("out", None, "Folder for the runs and the table.")
 _RECIPES = flags.DEFINE_list("recipes", list(ABLATIONS), f"Recipes, any of {sorted(RECIPES)}.")
 _SCHEMES = flags.DEFINE_list("schemes", ["std", "joint"], "Schemes to train per recipe.")
 _SEEDS = flags.DEFINE_list("seeds", ["0"], "Seeds (initialisation, data order, validation draw).")
+_EXISTING_ONLY = flags.DEFINE_bool(
+    "existing_only", False,
+    "Train nothing: tabulate the finished runs among the requested ones (each recipe over "
+    "the seeds it has).")
 
 
 def main(argv):
@@ -48,7 +52,13 @@ def main(argv):
                 config = dataclasses.replace(
                     base, output_dir=os.path.join(_OUT.value, f"{recipe}-{scheme}-s{seed}"),
                     scheme=scheme, seed=seed, **RECIPES[recipe])
-                metrics = training.train(config)
+                if _EXISTING_ONLY.value:
+                    if not run_io.is_finished(config.output_dir):
+                        continue
+                    metrics = run_io.read_json(os.path.join(config.output_dir,
+                                                            run_io.METRICS_FILE))
+                else:
+                    metrics = training.train(config)
                 results[(recipe, scheme, seed)] = metrics
                 print(f"{recipe} {scheme} seed {seed}: validation accuracy "
                       f"{metrics['validation/accuracy']:.4f}, density {metrics['gate_density']:.3f}",
