@@ -55,15 +55,15 @@ _LR_SCHEDULE = flags.DEFINE_enum(
     "step: x0.1 at 50% and 75% of training; cosine: decay to 0; onecycle: PyTorch's "
     "OneCycleLR rate (cosine ramp from lr/25 over --lr_warmup_fraction, default 0.15).")
 _LR_WARMUP = flags.DEFINE_float(
-    "lr_warmup_fraction", 0.0,
+    "lr_warmup_fraction", 0.15,
     "Fraction of all steps spent on a linear warm-up from lr/25 (then the schedule).",
     lower_bound=0, upper_bound=0.99)
-_NESTEROV = flags.DEFINE_bool("nesterov", False, "Nesterov momentum for SGD.")
+_NESTEROV = flags.DEFINE_bool("nesterov", True, "Nesterov momentum for SGD.")
 _WEIGHT_DECAY = flags.DEFINE_float(
-    "weight_decay", 0.0, "Weight decay, as SGD's (gradient wd*w); see --weight_decay_scope.",
+    "weight_decay", 5e-4, "Weight decay, as SGD's (gradient wd*w); see --weight_decay_scope.",
     lower_bound=0)
 _WD_SCOPE = flags.DEFINE_enum(
-    "weight_decay_scope", "kernels", ["kernels", "all"],
+    "weight_decay_scope", "all", ["kernels", "all"],
     "kernels: conv and classifier kernels; all: also BatchNorm scale/offset and the "
     "classifier bias (every network variable; never the gate).")
 _INITIALIZER = flags.DEFINE_enum(

@@ -48,10 +48,12 @@ class TrainConfig:
     learning_rate: float = 0.1
     momentum: float = 0.9
     lr_schedule: str = "cosine"
-    lr_warmup_fraction: float = 0.0
-    nesterov: bool = False
-    weight_decay: float = 0.0
-    weight_decay_scope: str = "kernels"
+    # The recipe (lsg_tf.recipes.DEFAULT, chosen on validation data): warm-up, Nesterov,
+    # weight decay 5e-4 on every network variable, he_normal conv kernels.
+    lr_warmup_fraction: float = 0.15
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    weight_decay_scope: str = "all"
     initializer: str = "he_normal"
     validation_size: int | None = None
     scheme: str = "alternate"

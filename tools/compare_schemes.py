@@ -23,6 +23,8 @@ _RUNS_DIR = flags.DEFINE_string("runs_dir", None, "Folder for the runs; default 
 _VARIANTS = flags.DEFINE_list("variants", ["std", "alternate", "joint", "alternate_a0"],
                               f"Which runs, any of {sorted(VARIANTS)}.")
 _SEEDS = flags.DEFINE_list("seeds", ["0"], "Seeds; each variant trains once per seed.")
+_EXISTING_ONLY = flags.DEFINE_bool(
+    "existing_only", False, "Train nothing: tabulate the seeds whose runs have all finished.")
 
 
 def main(argv):
@@ -50,7 +52,14 @@ def main(argv):
             config = dataclasses.replace(
                 base, output_dir=os.path.join(runs_dir, f"{name}-s{seed}"), seed=seed,
                 **VARIANTS[name])
-            results[(name, seed)] = training.train(config)
+            if not _EXISTING_ONLY.value:
+                results[(name, seed)] = training.train(config)
+            elif run_io.is_finished(config.output_dir):
+                results[(name, seed)] = run_io.read_json(
+                    os.path.join(config.output_dir, run_io.METRICS_FILE))
+    seeds = [s for s in seeds if all((n, s) in results for n in _VARIANTS.value)]
+    if not seeds:
+        raise app.UsageError("no seed has finished runs of every variant yet")
     command = f"python -m tools.compare_schemes {' '.join(sys.argv[1:])}"
     text = scheme_table.markdown(results, _VARIANTS.value, seeds, command)
     run_io.write_text(os.path.join(_OUT.value, "README.md"), text)

@@ -2,7 +2,7 @@ r"""Which recipe change moves STD, and which moves LSG − STD: an ablation on v
 
   python -m tools.recipe_ablation --flagfile=fashion.flags --train_subset=5000 \
       --validation_size=1000 --epochs=9 --schemes=std,joint --seeds=0 \
-      --out=docs/results/recipe-ablation
+      --out=docs/results/recipe-ablation --runs_dir=runs/recipe-ablation
 
 Every run holds ``--validation_size`` images out of the training subset and is scored on
 them (the test set is never read). Recipes are the library's recipe presets
@@ -20,7 +20,8 @@ from absl import app, flags
 from lsg_tf import train as train_cli  # noqa: F401  (defines the training flags)
 from lsg_tf.recipes import ABLATIONS, RECIPES
 
-_OUT = flags.DEFINE_string("out", None, "Folder for the runs and the table.")
+_OUT = flags.DEFINE_string("out", None, "Folder for the table (and the runs).")
+_RUNS_DIR = flags.DEFINE_string("runs_dir", None, "Folder for the runs; default --out.")
 _RECIPES = flags.DEFINE_list("recipes", list(ABLATIONS), f"Recipes, any of {sorted(RECIPES)}.")
 _SCHEMES = flags.DEFINE_list("schemes", ["std", "joint"], "Schemes to train per recipe.")
 _SEEDS = flags.DEFINE_list("seeds", ["0"], "Seeds (initialisation, data order, validation draw).")
@@ -50,7 +51,8 @@ def main(argv):
         for scheme in _SCHEMES.value:
             for seed in seeds:
                 config = dataclasses.replace(
-                    base, output_dir=os.path.join(_OUT.value, f"{recipe}-{scheme}-s{seed}"),
+                    base, output_dir=os.path.join(_RUNS_DIR.value or _OUT.value,
+                                                 f"{recipe}-{scheme}-s{seed}"),
                     scheme=scheme, seed=seed, **RECIPES[recipe])
                 if _EXISTING_ONLY.value:
                     if not run_io.is_finished(config.output_dir):
