@@ -18,7 +18,7 @@ pytestmark = [needs_fashion, pytest.mark.slow]
 
 def _command(out):
     # 3 epochs, period 2 / phase 1: std, lsg, std; 2 logical CPU replicas.
-    return [sys.executable, "-m", "lsg_tf.train", f"--flagfile={ROOT}/fashion.flags",
+    return [sys.executable, "-m", "lsg_tf.train", f"--flagfile={ROOT}/fashion.flags", "--scheme=alternate",
             "--strategy=mirrored", "--num_cpu_replicas=2", "--train_subset=512",
             "--test_subset=64", "--epochs=3", "--batch_size=64", "--period=2", "--phase=1",
             "--verbose=0", "--export_dir=", f"--output_dir={out}"]

@@ -63,7 +63,7 @@ def test_resume_after_interruption_reproduces_uninterrupted_run(tmp_path):
 @needs_fashion
 def test_cli_writes_the_run_folder(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "lsg_tf.train", f"--flagfile={ROOT}/fashion.flags",
+    cmd = [sys.executable, "-m", "lsg_tf.train", f"--flagfile={ROOT}/fashion.flags", "--scheme=alternate",
            "--train_subset=200", "--test_subset=100", "--epochs=2", "--batch_size=50",
            "--period=2", "--phase=1", "--verbose=0", f"--output_dir={out}",
            f"--export_dir={tmp_path / 'exported'}"]
@@ -124,5 +124,17 @@ def test_resume_with_different_settings_is_refused(tmp_path):
     config = _tiny_config(tmp_path)
     run_io.write_json(str(tmp_path / run_io.CONFIG_FILE),
                       dataclasses.asdict(dataclasses.replace(config, lsg_weight=2.0)))
+    # Settings bind a folder once an epoch has completed (a checkpoint exists).
+    run_io.write_json(str(tmp_path / run_io.CHECKPOINT_DIR / run_io.STATE_FILE),
+                      {"epoch": 0, "weights": "epoch-0000.weights.h5", "history": {},
+                       "wall_time": 1.0})
     with pytest.raises(ValueError, match=r"holds a run with lsg_weight=2.0, now lsg_weight=1.0"):
         train(config)
+
+
+def test_settings_of_a_folder_without_a_completed_epoch_do_not_bind(tmp_path):
+    config = _tiny_config(tmp_path, epochs=1)
+    run_io.write_json(str(tmp_path / run_io.CONFIG_FILE),
+                      dataclasses.asdict(dataclasses.replace(config, lsg_weight=2.0)))
+    assert train(config)["epochs"] == 1
+    assert run_io.read_json(str(tmp_path / run_io.CONFIG_FILE))["lsg_weight"] == 1.0
