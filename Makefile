@@ -70,11 +70,13 @@ bazel-test: setup data bazel
 
 # `pip install .` into a fresh virtualenv, then the package from another folder.
 PKG_VENV ?= /tmp/lsg-tf-package-check
-package-check:
+package-check: data
 	rm -rf $(PKG_VENV) build
 	$(PYTHON) -m venv $(PKG_VENV)
 	$(PKG_VENV)/bin/pip install -q --upgrade pip
 	$(PKG_VENV)/bin/pip install -q .
 	rm -rf build
 	cd / && $(PKG_VENV)/bin/python -c "import lsg_tf; print(lsg_tf.LSGModel)"
-	cd / && $(PKG_VENV)/bin/python -m lsg_tf.train --helpshort >/dev/null && echo "lsg_tf.train runs from /"
+	cd / && $(PKG_VENV)/bin/python -m lsg_tf.train --flagfile=$(CURDIR)/fashion.flags \
+	  --train_subset=256 --test_subset=100 --epochs=1 --batch_size=64 --verbose=0 \
+	  --export_dir= --output_dir=$(PKG_VENV)/run

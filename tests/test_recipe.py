@@ -64,7 +64,8 @@ def test_make_learning_rate_warmup_then_cosine_over_the_remaining_steps(tmp_path
     assert _rate(schedule, 20) == pytest.approx(0.1)
     assert _rate(schedule, 60) == pytest.approx(0.05, rel=1e-5)
     assert _rate(schedule, 100) == pytest.approx(0.0, abs=1e-7)
-    plain = make_learning_rate(TrainConfig(output_dir=str(tmp_path), epochs=10), 10)
+    plain = make_learning_rate(TrainConfig(output_dir=str(tmp_path), epochs=10,
+                                           lr_warmup_fraction=0.0), 10)
     assert _rate(plain, 0) == pytest.approx(0.1)
     cycle = make_learning_rate(TrainConfig(output_dir=str(tmp_path), lr_schedule="onecycle",
                                            epochs=10), 10)
@@ -73,7 +74,7 @@ def test_make_learning_rate_warmup_then_cosine_over_the_remaining_steps(tmp_path
 
 def test_nesterov_reaches_the_optimizer(tmp_path):
     assert make_optimizer(TrainConfig(output_dir=str(tmp_path), nesterov=True), 10).nesterov
-    assert not make_optimizer(TrainConfig(output_dir=str(tmp_path)), 10).nesterov
+    assert not make_optimizer(TrainConfig(output_dir=str(tmp_path), nesterov=False), 10).nesterov
 
 
 @pytest.mark.parametrize("field, value", [("lr_warmup_fraction", 1.0), ("lr_warmup_fraction", -0.1),
@@ -196,6 +197,11 @@ def test_scheme_table_pairs_differences_by_seed():
     text = scheme_table.markdown(results, ["std", "joint"], [0, 1], "cmd")
     assert "| joint | +1.00, +2.00 | 1.50 ± 0.71 |" in text
     assert "| std | 81.00 ± 1.41 |" in text
+
+
+def test_library_defaults_are_the_chosen_recipe(tmp_path):
+    config = TrainConfig(output_dir=str(tmp_path))
+    assert {k: getattr(config, k) for k in recipes.DEFAULT} == recipes.DEFAULT
 
 
 def test_recipe_presets_are_valid_configs(tmp_path):
