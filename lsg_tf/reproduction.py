@@ -20,7 +20,7 @@ import json
 import os
 import time
 
-from lsg_tf import run_io
+from lsg_tf import recipes, run_io
 
 STAGES_FILE = "stages.json"
 REPORT_DIR = "report"
@@ -49,8 +49,9 @@ class Budget:
     """Everything that sizes the experiments; the same for every model.
 
     Training follows ``cifar.flags`` (the paper's section 4 setting: ResNet20, SGD momentum
-    0.9, lr 0.1, weight decay 1e-4, λ = 1, a = 0.01, gate by Adam lr 0.01); the budget sets
-    the data, epochs, batch and schedule, and the sample counts of the analyses.
+    0.9, lr 0.1, λ = 1, a = 0.01, gate by Adam lr 0.01, with the library's recipe
+    :data:`lsg_tf.recipes.DEFAULT`); the budget sets the data, epochs, batch and schedule,
+    and the sample counts of the analyses.
     """
 
     name: str
@@ -129,10 +130,13 @@ def train_config(budget: Budget, variant: str, runs_dir: str, source: DataSource
         data_dir=source.data_dir, cache_dir=source.cache_dir, model=budget.model,
         train_subset=budget.train_subset, test_subset=budget.test_subset,
         epochs=budget.epochs, batch_size=budget.batch_size, optimizer="sgd",
-        learning_rate=0.1, momentum=0.9, lr_schedule=budget.lr_schedule, weight_decay=1e-4,
+        learning_rate=0.1, momentum=0.9, lr_schedule=budget.lr_schedule,
         period=3, phase=1, lsg_weight=1.0, sparsity_form="abs", sparsity_coefficient=0.01,
         density_target=0.15, gate_optimizer="adam", gate_learning_rate=0.01, seed=0,
         verbose=2, export_dir=None)
+    # The recipe (warm-up, Nesterov, weight decay, initialisation) is the library's; the
+    # budget sets the schedule's shape.
+    settings.update({k: v for k, v in recipes.DEFAULT.items() if k != "lr_schedule"})
     settings.update(VARIANTS[variant])
     return TrainConfig(**settings)
 

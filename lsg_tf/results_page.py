@@ -118,7 +118,8 @@ def write_page(out_dir: str, budget, variants, stages: dict, command: str) -> st
              "Regenerate every number and figure on this page with:", "", "```", command, "```",
              "", f"**Budget** (identical for every model): {budget.describe()}. Training "
              "otherwise follows the paper's section 4 (`cifar.flags`): SGD momentum 0.9, lr "
-             "0.1, weight decay 1e-4, Algorithm 1 with the LSG path in epochs ≡ 1 (mod 3), "
+             f"0.1 with the library's recipe ({_recipe_text()}), Algorithm 1 with the LSG "
+             "path in epochs ≡ 1 (mod 3), "
              "λ = 1, a = 0.01, density target 0.15, G by Adam lr 0.01, seed 0. Columns:",
              ""]
     for n in names:
@@ -294,3 +295,9 @@ def write_page(out_dir: str, budget, variants, stages: dict, command: str) -> st
     path = os.path.join(out_dir, PAGE_FILE)
     run_io.write_text(path, "\n".join(lines))
     return path
+
+
+def _recipe_text() -> str:
+    from lsg_tf.recipes import DEFAULT
+
+    return ", ".join(f"{k} {v}" for k, v in DEFAULT.items() if k != "lr_schedule")
