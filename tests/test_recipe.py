@@ -229,3 +229,11 @@ def test_compare_schemes_over_two_seeds_writes_paired_table(tmp_path):
     # The two seeds really are different runs.
     assert per_run[("std", 0)]["history"]["train/loss"] != per_run[("std", 1)]["history"]["train/loss"]
     assert "| joint |" in (out / "README.md").read_text()
+
+
+def test_sweep_summary_is_undefined_where_others_had_no_recall():
+    sweep = masking.MaskingSweep(masked_recall=np.array([0.0, 1.0]),
+                                 other_recall=np.array([0.0, 0.0]), num_masked=np.array([1, 1]),
+                                 baseline_recall=np.array([0.0, 1.0]))
+    summary = masking.sweep_summary(sweep)
+    assert math.isnan(summary["others_kept"][1]) and summary["others_kept"][0] == 0.0

@@ -144,7 +144,9 @@ def sweep_summary(sweep: MaskingSweep, class_names=None) -> dict:
     """
     baseline = np.asarray(sweep.baseline_recall, dtype=np.float64)
     others_before = np.array([_nanmean(np.delete(baseline, c)) for c in range(len(baseline))])
-    kept = np.asarray(sweep.other_recall, dtype=np.float64) / np.maximum(others_before, 1e-12)
+    # Undefined (NaN) where the other classes had no recall to keep (an untrained model).
+    kept = np.where(others_before > 0, np.asarray(sweep.other_recall, dtype=np.float64)
+                    / np.where(others_before > 0, others_before, 1.0), np.nan)
     names = list(class_names) if class_names is not None else [str(c) for c in range(len(kept))]
     return {
         "class_names": names,
