@@ -793,15 +793,18 @@ def stratified_subset(
         raise ValueError(f"subset size n={n} must be >= 1")
     if n > len(y):
         raise ValueError(f"subset size n={n} is larger than the {len(y)} available examples")
+    index = _stratified_index(y, n, seed)
+    return x[index], y[index]
+
+
+def _stratified_index(y: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Sorted indices of n examples drawn per class as in :func:`stratified_subset`."""
     classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
     quotas = _class_quotas(counts, n)
     rng = np.random.default_rng(seed)
-    chosen = []
-    for k in range(len(classes)):
-        members = np.flatnonzero(inverse == k)
-        chosen.append(rng.choice(members, size=int(quotas[k]), replace=False))
-    index = np.sort(np.concatenate(chosen))
-    return x[index], y[index]
+    chosen = [rng.choice(np.flatnonzero(inverse == k), size=int(quotas[k]), replace=False)
+              for k in range(len(classes))]
+    return np.sort(np.concatenate(chosen))
 
 
 def apply_subsets(
@@ -847,12 +850,8 @@ def hold_out_validation(splits: ImageSplits, size: int, seed: int) -> ImageSplit
     if not 1 <= int(size) < n:
         raise ValueError(f"validation_size must be in [1, {n - 1}] (training images: {n}), "
                          f"got {size!r}")
-    rng = np.random.default_rng(seed + 2)
-    classes, inverse, counts = np.unique(splits.y_train, return_inverse=True, return_counts=True)
     held = np.zeros(n, dtype=bool)
-    for k, quota in enumerate(_class_quotas(counts, int(size))):
-        members = np.flatnonzero(inverse == k)
-        held[rng.choice(members, size=int(quota), replace=False)] = True
+    held[_stratified_index(splits.y_train, int(size), seed + 2)] = True
     return dataclasses.replace(
         splits, name=f"{splits.name}:validation",
         x_train=splits.x_train[~held], y_train=splits.y_train[~held],

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lsg_tf import backbones, data, distribute, lr_schedules, run_io
+from lsg_tf import backbones, data, distribute, lr_schedules, recipes, run_io
 from lsg_tf import gate as gate_lib
 from lsg_tf.callbacks import GateImageLogger, RunRecorder, StopOnNonFiniteLoss
 from lsg_tf.model import LSGModel
@@ -50,11 +50,11 @@ class TrainConfig:
     lr_schedule: str = "cosine"
     # The recipe (lsg_tf.recipes.DEFAULT, chosen on validation data): warm-up, Nesterov,
     # weight decay 5e-4 on every network variable, he_normal conv kernels.
-    lr_warmup_fraction: float = 0.15
-    nesterov: bool = True
-    weight_decay: float = 5e-4
-    weight_decay_scope: str = "all"
-    initializer: str = "he_normal"
+    lr_warmup_fraction: float = recipes.DEFAULT["lr_warmup_fraction"]
+    nesterov: bool = recipes.DEFAULT["nesterov"]
+    weight_decay: float = recipes.DEFAULT["weight_decay"]
+    weight_decay_scope: str = recipes.DEFAULT["weight_decay_scope"]
+    initializer: str = recipes.DEFAULT["initializer"]
     validation_size: int | None = None
     scheme: str = "alternate"
     period: int = 3
