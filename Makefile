@@ -44,7 +44,7 @@ test: setup data
 test-slow: setup data
 	$(PY) -m pytest -q -m slow
 
-# The five benchmarks (docs/benchmarks.md); torch only for bench/vs_pytorch.py. Pass the
+# The six benchmarks (docs/benchmarks.md); torch only for bench/vs_pytorch.py. Pass the
 # CIFAR-10 image-folder tree as CIFAR_DIR for the input-pipeline benchmark (else a generated one).
 CIFAR_DIR ?=
 MSRC_DIR ?=
@@ -55,6 +55,7 @@ bench: setup
 	$(PY) bench/input_pipeline.py $(if $(CIFAR_DIR),--data_dir=$(CIFAR_DIR))
 	$(PY) bench/vs_pytorch.py
 	$(PY) bench/serving.py
+	$(PY) bench/one_pixel.py
 
 # The paper's tables at a CPU budget (docs/results): CIFAR-10 image-folder tree and MSRC-v2.
 reproduce: setup

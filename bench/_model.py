@@ -8,7 +8,7 @@ import numpy as np
 def resnet20_model(schedule, num_classes: int = 10, image_shape=(32, 32, 3),
                    jit_compile: bool = False, steps_per_execution: int = 1,
                    mean=None, std=None):
-    """A ResNet20 :class:`~lsg_tf.model.LSGModel` compiled as ``lsg_tf.training`` does
+    """A ResNet20 :class:`~lsg_tf.model.LSGModel` compiled as ``lsg_tf.train_lib`` does
     (SGD momentum 0.9, lr 0.1, weight decay 1e-4; G by Adam lr 0.01).
 
     ``mean``/``std``: per-channel input statistics in [0, 1] (normalised inside the model).

@@ -30,13 +30,61 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def cpu_flags() -> set:
+    """The CPU feature flags of /proc/cpuinfo (empty where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def simd_level(flags: set) -> str:
+    """The widest x86 SIMD level in ``flags``: "AMX", "AVX-512", "AVX2", "AVX" or "SSE".
+
+    AMX (Sapphire Rapids and later) implies AVX-512; oneDNN picks its convolution kernels by
+    this level, which is why training speed differs so much between CPUs.
+    """
+    if "amx_tile" in flags:
+        return "AMX"
+    if "avx512f" in flags:
+        return "AVX-512"
+    if "avx2" in flags:
+        return "AVX2"
+    if "avx" in flags:
+        return "AVX"
+    return "SSE" if flags else "unknown"
+
+
+def kernel_settings(environ=None) -> str:
+    """The SIMD level, oneDNN's ISA cap and on/off switch, and the thread settings."""
+    environ = os.environ if environ is None else environ
+    cap = environ.get("ONEDNN_MAX_CPU_ISA")
+    onednn = environ.get("TF_ENABLE_ONEDNN_OPTS")
+    threads = {k: environ[k] for k in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+                                       "TF_NUM_INTEROP_THREADS") if k in environ}
+    return (f"SIMD: {simd_level(cpu_flags())}"
+            f"; oneDNN ISA cap: {'ONEDNN_MAX_CPU_ISA=' + cap if cap else 'none'}"
+            f"; oneDNN ops: {'TF_ENABLE_ONEDNN_OPTS=' + onednn if onednn else 'default (on)'}"
+            f"; threads: {', '.join(f'{k}={v}' for k, v in threads.items()) or 'default'}")
+
+
 def machine_description() -> str:
-    """CPU model, cores, Python, TensorFlow and Keras versions (imports TensorFlow)."""
+    """CPU model and SIMD level, cores, kernel and thread settings, Python, TensorFlow, Keras.
+
+    Imports TensorFlow (the intra/inter-op pool sizes are read from it).
+    """
     import keras
     import tensorflow as tf
 
-    return (f"{cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}, "
-            f"TensorFlow {tf.__version__}, Keras {keras.__version__}")
+    intra = tf.config.threading.get_intra_op_parallelism_threads()
+    inter = tf.config.threading.get_inter_op_parallelism_threads()
+    return (f"{cpu_model()}, {os.cpu_count()} cores; {kernel_settings()}; TensorFlow "
+            f"intra/inter-op threads {intra or 'auto'}/{inter or 'auto'}; Python "
+            f"{platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}")
 
 
 def command_line() -> str:

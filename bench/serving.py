@@ -36,23 +36,15 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import common  # noqa: E402
+from lsg_tf.cli_args import positive_int  # noqa: E402
+from lsg_tf.serving.signature import INPUT_DTYPE, INPUT_NAME, SERVING_SIGNATURE  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNNER = os.path.join(ROOT, "tools", "capi_runner.py")
 TOLERANCE = 1e-4
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
-
-
-def serving_tensors(saved_model_dir: str, signature: str = "serving_default"):
+def serving_tensors(saved_model_dir: str, signature: str = SERVING_SIGNATURE):
     """Graph tensor names of ``signature``: ``(input name, {output key: tensor name})``.
 
     Raises:
@@ -66,10 +58,11 @@ def serving_tensors(saved_model_dir: str, signature: str = "serving_default"):
         saved_model.ParseFromString(f.read())
     definition = saved_model.meta_graphs[0].signature_def[signature]
     inputs = dict(definition.inputs)
-    if list(inputs) != ["images"] or inputs["images"].dtype != types_pb2.DT_UINT8:
-        raise ValueError(f"{saved_model_dir}: signature {signature!r} must take one uint8 "
-                         f"'images' input, got {sorted(inputs)}")
-    return inputs["images"].name, {key: info.name for key, info in definition.outputs.items()}
+    dtype = types_pb2.DataType.Value(f"DT_{INPUT_DTYPE.upper()}")
+    if list(inputs) != [INPUT_NAME] or inputs[INPUT_NAME].dtype != dtype:
+        raise ValueError(f"{saved_model_dir}: signature {signature!r} must take one "
+                         f"{INPUT_DTYPE} {INPUT_NAME!r} input, got {sorted(inputs)}")
+    return inputs[INPUT_NAME].name, {key: info.name for key, info in definition.outputs.items()}
 
 
 class CapiSide:
@@ -141,15 +134,15 @@ def _fmt_ms(values) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--calls", type=_positive_int, default=50,
+    parser.add_argument("--calls", type=positive_int, default=50,
                         help="batch-1 calls per round (each side)")
-    parser.add_argument("--batch_calls", type=_positive_int, default=10,
+    parser.add_argument("--batch_calls", type=positive_int, default=10,
                         help="batch calls per round of the throughput comparison")
-    parser.add_argument("--batch", type=_positive_int, default=64,
+    parser.add_argument("--batch", type=positive_int, default=64,
                         help="images per call of the throughput comparison")
-    parser.add_argument("--repeats", type=_positive_int, default=5)
+    parser.add_argument("--repeats", type=positive_int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--threads", type=_positive_int, default=None,
+    parser.add_argument("--threads", type=positive_int, default=None,
                         help="intra-op and inter-op threads of both sides")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks it runs")
     args = parser.parse_args(argv)

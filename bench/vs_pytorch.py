@@ -2,7 +2,7 @@
 
 Side A is the library's real training path: ``backbones.build_backbone("resnet20")`` inside an
 ``LSGModel`` with the ``std`` schedule, compiled with SGD (learning rate 0.1, momentum 0.9) and
-weight decay 1e-4 as ``lsg_tf.training.train`` builds it, trained by ``model.fit``. Side B is
+weight decay 1e-4 as ``lsg_tf.train_lib.train`` builds it, trained by ``model.fit``. Side B is
 the CIFAR ResNet20 of He et al. (2016, section 4.2; option-A shortcuts) written in PyTorch,
 trained by a plain loop with ``torch.optim.SGD`` and the same hyper-parameters. Both sides run
 on the CPU with the same number of threads, the same batch size and the same random uint8
@@ -103,7 +103,7 @@ def channel_stats(images):
 
 def build_keras_model(mean=None, std=None, jit_compile: bool = False,
                       steps_per_execution: int = 1):
-    """The library's ResNet20 classifier, built and compiled as ``training.train`` does.
+    """The library's ResNet20 classifier, built and compiled as ``train_lib.train`` does.
 
     Args:
         mean, std: per-channel input statistics in [0, 1] (normalisation inside the model).

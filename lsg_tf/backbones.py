@@ -124,6 +124,8 @@ from typing import Iterator
 
 import keras
 
+from lsg_tf.choices import INITIALIZERS, WEIGHT_DECAY_SCOPES
+
 BACKBONES = ("resnet20", "alexnet_cifar", "resnet152_top2")
 """Names of the built-in backbones; ``"keras:<ApplicationName>"`` also works."""
 
@@ -137,10 +139,6 @@ _APPLICATION_MIN_SIZE = {"InceptionV3": 75, "InceptionResNetV2": 75, "Xception":
 _WEIGHTS_SUFFIXES = (".h5", ".hdf5", ".keras")  # ".weights.h5" ends with ".h5".
 _RESNET152_TRAINABLE_PREFIXES = ("conv5_block2_", "conv5_block3_")
 _BN_MOMENTUM = 0.9  # PyTorch momentum=0.1.
-WEIGHT_DECAY_SCOPES = ("kernels", "all")
-"""What weight decay covers: conv kernels only, or also BatchNorm's scale and offset."""
-INITIALIZERS = ("he_normal", "torch_default")
-"""Conv kernel initialisations of the CIFAR backbones (see ``_Initializers``)."""
 _BN_EPSILON = 1e-5
 _CONV_TYPES = (
     keras.layers.Conv1D,

@@ -1,7 +1,7 @@
-"""Training callbacks: per-epoch history + resumable checkpoints, gate image logging.
+"""Training callbacks: the training path per epoch, per-epoch history + resumable
+checkpoints, gate image logging, stopping on a non-finite loss.
 
-The path schedule callback lives beside the model (``lsg_tf.model.PathSchedule``),
-which adds it to every ``fit``.
+``LSGModel.fit`` adds :class:`TrainingPathSelector` to every ``fit``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,17 @@ import keras
 import numpy as np
 
 from lsg_tf import run_io
+
+
+class TrainingPathSelector(keras.callbacks.Callback):
+    """Selects the model's training path at each epoch start from its Schedule (Alg. 1).
+
+    ``LSGModel.fit`` adds it automatically; epochs resumed with ``initial_epoch``
+    get the same path they would have had in an uninterrupted run.
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.set_training_path(self.model.schedule.path_for_epoch(epoch))
 
 
 def namespaced(logs: dict) -> dict:

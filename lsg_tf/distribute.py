@@ -13,7 +13,7 @@ import os
 
 import tensorflow as tf
 
-STRATEGIES = ("default", "mirrored", "multi_worker")
+from lsg_tf.choices import STRATEGIES
 
 
 def make_strategy(name: str, num_cpu_replicas: int = 2) -> tf.distribute.Strategy:

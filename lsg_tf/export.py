@@ -23,12 +23,12 @@ def main(argv):
     from lsg_tf.console import quiet_logs
 
     quiet_logs()
-    from lsg_tf import export_lib, run_io
+    from lsg_tf import export_lib, load_model, run_io
 
     run = run_io.read_run(_RUN_DIR.value)
     model_name = _MODEL_NAME.value or run.name
-    path = export_lib.export_saved_model(run.load_model(), _EXPORT_DIR.value, model_name,
-                                         version=_VERSION.value)
+    path = export_lib.export_saved_model(load_model(run.model_path), _EXPORT_DIR.value,
+                                         model_name, version=_VERSION.value)
     print(f"exported {model_name} -> {path}")
 
 

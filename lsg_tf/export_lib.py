@@ -27,11 +27,12 @@ import numpy as np
 import tensorflow as tf
 
 from lsg_tf import data
+# The serving contract (names, dtypes, shapes), shared with the client; re-exported here.
+from lsg_tf.serving.signature import (CAM, CLASS_FILTERS, CLASS_NAMES_FILE, CLASSES,
+                                      EXPLAIN_SIGNATURE, FILTER_ACTIVATIONS, INPUT_DTYPE,
+                                      INPUT_NAME, OUTPUT_DTYPES, OUTPUTS, PROBABILITIES,
+                                      SERVING_SIGNATURE, input_shape)
 
-SERVING_SIGNATURE = "serving_default"
-EXPLAIN_SIGNATURE = "explain"
-INPUT_NAME = "images"
-CLASS_NAMES_FILE = "class_names.txt"
 MODELS_CONFIG = "models.config"
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -60,9 +61,10 @@ def export_saved_model(model, export_dir: str, model_name: str, version: int | N
                        class_names=None) -> str:
     """Writes ``model``'s STD path as version ``version`` of ``model_name``.
 
-    Signatures (inputs uint8 ``images [batch, height, width, channels]`` of any
-    height/width, resized in the graph to the model's input size exactly as image-folder
-    training data is, :func:`lsg_tf.data.resize_images`):
+    Signatures (the contract of :mod:`lsg_tf.serving.signature`; inputs uint8
+    ``images [batch, height, width, channels]`` of any height/width, resized in the graph to
+    the model's input size exactly as image-folder training data is,
+    :func:`lsg_tf.data.resize_images`):
       * ``serving_default``: ``probabilities`` float32 ``[batch, classes]``,
         ``classes`` int64 ``[batch]``.
       * ``explain``: the same plus ``cam`` float32 ``[batch, height, width]`` (class
@@ -141,12 +143,12 @@ def build_archive(model) -> keras.export.ExportArchive:
     height, width, channels = model.backbone.input_shape[1:]
     kernel = model.classifier.kernel  # [K, C]
     gate = tf.constant(np.asarray(model.gate.numpy(), np.float32))  # [C, K]
-    spec = tf.TensorSpec([None, None, None, channels], tf.uint8, name=INPUT_NAME)
+    spec = tf.TensorSpec(input_shape(channels), tf.as_dtype(INPUT_DTYPE), name=INPUT_NAME)
 
     def run(images):
         # Signature calls do not enforce the TensorSpec's shape: without this check a
         # wrong channel count runs silently (Conv2D turns it into a grouped convolution).
-        images = tf.ensure_shape(images, [None, None, None, channels])
+        images = tf.ensure_shape(images, input_shape(channels))
         size = tf.shape(images)[1:3]
         images = tf.cond(
             tf.reduce_all(size == [height, width]), lambda: images,
@@ -154,31 +156,40 @@ def build_archive(model) -> keras.export.ExportArchive:
         pixels = tf.cast(images, tf.float32) / 255.0
         outputs = std_path(pixels, training=False)
         probabilities = tf.nn.softmax(outputs["logits"], axis=-1)
-        classes = tf.argmax(outputs["logits"], axis=-1, output_type=tf.int64)
+        classes = tf.argmax(outputs["logits"], axis=-1,
+                            output_type=tf.as_dtype(OUTPUT_DTYPES[CLASSES]))
         return outputs["feature_maps"], probabilities, classes, size
 
     def serve(images):
         _, probabilities, classes, _ = run(images)
-        return {"probabilities": probabilities, "classes": classes}
+        return _typed(SERVING_SIGNATURE, {PROBABILITIES: probabilities, CLASSES: classes})
 
     def explain(images):
         feature_maps, probabilities, classes, size = run(images)
         class_weights = tf.gather(tf.transpose(kernel), classes)  # [B, K]
         cam = tf.einsum("bhwk,bk->bhw", feature_maps, class_weights)
         cam = tf.image.resize(cam[..., None], size, method="bilinear")[..., 0]
-        return {
-            "probabilities": probabilities,
-            "classes": classes,
-            "cam": cam,
-            "class_filters": tf.gather(gate, classes),
-            "filter_activations": tf.reduce_mean(feature_maps, axis=[1, 2]),
-        }
+        return _typed(EXPLAIN_SIGNATURE, {
+            PROBABILITIES: probabilities,
+            CLASSES: classes,
+            CAM: cam,
+            CLASS_FILTERS: tf.gather(gate, classes),
+            FILTER_ACTIVATIONS: tf.reduce_mean(feature_maps, axis=[1, 2]),
+        })
 
     archive = keras.export.ExportArchive()
     archive.track(std_path)
     archive.add_endpoint(SERVING_SIGNATURE, serve, input_signature=[spec])
     archive.add_endpoint(EXPLAIN_SIGNATURE, explain, input_signature=[spec])
     return archive
+
+
+def _typed(signature: str, outputs: dict) -> dict:
+    """``outputs`` in the contract's order and dtypes (a no-op cast when already right)."""
+    if set(outputs) != set(OUTPUTS[signature]):
+        raise ValueError(f"signature {signature!r} returns {sorted(outputs)}, the contract "
+                         f"says {sorted(OUTPUTS[signature])}")
+    return {name: tf.cast(outputs[name], OUTPUT_DTYPES[name]) for name in OUTPUTS[signature]}
 
 
 def write_models_config(export_dir: str) -> str:
@@ -213,10 +224,11 @@ def _version_readme(model, model_name, version, names) -> str:
     return (
         f"# {model_name} version {version}\n\n"
         "STD path of an LSG-trained CNN (lsg_tf). The gate is not part of the served graph.\n\n"
-        f"Input `images`: uint8 [batch, height, width, {channels}], raw pixels 0-255; any "
-        f"height/width is resized to {height}x{width} in the graph (bilinear with antialiasing, "
-        "rounded to uint8, as the training images were).\n\n"
-        "Signatures: `serving_default` -> probabilities, classes; `explain` -> probabilities, "
-        "classes, cam, class_filters, filter_activations.\n\n"
+        f"Input `{INPUT_NAME}`: {INPUT_DTYPE} [batch, height, width, {channels}], raw pixels "
+        f"0-255; any height/width is resized to {height}x{width} in the graph (bilinear with "
+        "antialiasing, rounded to uint8, as the training images were).\n\n"
+        "Signatures: "
+        + "; ".join(f"`{name}` -> {', '.join(outputs)}" for name, outputs in OUTPUTS.items())
+        + ".\n\n"
         f"Classes ({len(names)}, index: name), also in {CLASS_NAMES_FILE}:\n\n"
         + "".join(f"- {i}: {n}\n" for i, n in enumerate(names)))

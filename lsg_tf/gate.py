@@ -14,7 +14,7 @@ import keras
 import numpy as np
 from keras import ops
 
-SPARSITY_FORMS = ("abs", "hinge")
+from lsg_tf.choices import SPARSITY_FORMS
 
 
 @keras.saving.register_keras_serializable(package="lsg_tf")

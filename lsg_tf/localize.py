@@ -16,6 +16,8 @@ import os
 
 from absl import app, flags
 
+from lsg_tf import cli_flags
+
 _RUN = flags.DEFINE_multi_string("run", None, "A finished run folder; repeat for each run.")
 _VOC_DIR = flags.DEFINE_string("voc_dir", None, "VOC-layout folder with segmentation masks.")
 _OUT = flags.DEFINE_string("out", None, "Folder for localization.md/.json/.png.")
@@ -53,18 +55,13 @@ def _parse_variants(values):
 
 def display_command(names) -> str:
     """The command with placeholder paths (runs/<name>, data/<voc folder name>, out name)."""
-    parts = ["python -m lsg_tf.localize"]
-    parts += [f"--run=runs/{name}" for name in names]
-    parts.append(f"--names={','.join(names)}")
-    parts.append(f"--voc_dir=data/{os.path.basename(os.path.normpath(_VOC_DIR.value))}")
     out = _OUT.value
-    parts.append(f"--out={out if not os.path.isabs(out) else os.path.basename(out)}")
-    for name in _SHOWN_FLAGS:
-        flag = flags.FLAGS[name]
-        if flag.present:
-            value = ",".join(flag.value) if isinstance(flag.value, list) else flag.value
-            parts.append(f"--{name}={value}")
-    return " ".join(parts)
+    values = {"run": [f"runs/{name}" for name in names], "names": list(names),
+              "voc_dir": f"data/{os.path.basename(os.path.normpath(_VOC_DIR.value))}",
+              "out": out if not os.path.isabs(out) else os.path.basename(out)}
+    values.update({name: flags.FLAGS[name].value for name in _SHOWN_FLAGS
+                   if flags.FLAGS[name].present})
+    return cli_flags.command("lsg_tf.localize", cli_flags.argv("lsg_tf.localize", values))
 
 
 def main(argv):

@@ -8,8 +8,8 @@ Forward paths (Fig. 3):
     scalar per channel and GAP is linear, ``GAP(F * G[y]) = GAP(F) * G[y]``, so both
     paths share one backbone pass.
 
-One compiled train function per path; :class:`PathSchedule` swaps them at each
-epoch start. A Python flag read at trace time would freeze one path forever, and a
+One compiled train function per path; :class:`lsg_tf.callbacks.TrainingPathSelector`
+swaps them at each epoch start. A Python flag read at trace time would freeze one path forever, and a
 ``tf.cond`` on a variable breaks optimizer updates under MirroredStrategy.
 """
 
@@ -21,6 +21,8 @@ import tensorflow as tf
 from keras import ops
 
 from lsg_tf import gate as gate_lib
+from lsg_tf import keras_adapter
+from lsg_tf.callbacks import TrainingPathSelector
 from lsg_tf.schedule import LSG, PATHS, STD, Schedule
 
 
@@ -184,8 +186,8 @@ class LSGModel(keras.Model):
         """The LSG path on pooled features: ``W (a * G[y]) + b``, ``[B, C]``."""
         return self.classifier(pooled * self.gate_rows(labels))
 
-    def sparsity(self):
-        """The sparsity term ``a |‖G‖₁ - s|`` (or its hinge form), unscaled."""
+    def sparsity_penalty(self):
+        """The sparsity penalty of Eq. 2, ``a |‖G‖₁ - s|`` (or its hinge form), unscaled."""
         return gate_lib.sparsity_penalty(
             self.gate, self.sparsity_coefficient, self.target_norm, self.sparsity_form)
 
@@ -240,6 +242,9 @@ class LSGModel(keras.Model):
         """
         if path not in PATHS:
             raise ValueError(f"training path must be one of {PATHS}, got {path!r}")
+        if path != STD and self.schedule.scheme == "std":
+            raise ValueError(f"training path {path!r} needs a gate, but this model's scheme is "
+                             "'std' (it has no trained gate); only 'std' is allowed")
         self._training_path = path
         function = self._train_functions.get(path)
         if function is None:
@@ -259,24 +264,16 @@ class LSGModel(keras.Model):
         """
         check_first_batch(x, y, self.num_classes)
         callbacks = list(callbacks or [])
-        if not any(isinstance(c, PathSchedule) for c in callbacks):
-            callbacks.insert(0, PathSchedule())
+        if not any(isinstance(c, TrainingPathSelector) for c in callbacks):
+            callbacks.insert(0, TrainingPathSelector())
         self.build_optimizers()
         return super().fit(x, y, *args, callbacks=callbacks, **kwargs)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras (3.15) builds metrics from a sample batch that it averages with
-        # strategy.reduce("MEAN"), which fails under MultiWorkerMirroredStrategy
-        # ("Attempt to convert a value (PerReplica ...)"). Only shapes and dtypes
-        # matter there, so use this worker's first replica's batch instead.
-        if iterator is not None and isinstance(self.distribute_strategy,
-                                               tf.distribute.MultiWorkerMirroredStrategy):
-            for _, _, batches in iterator:
-                data_batch = tf.nest.map_structure(
-                    lambda v: (self.distribute_strategy.experimental_local_results(v)[0]
-                               if isinstance(v, tf.distribute.DistributedValues) else v),
-                    next(batches))
-                break
+        # Under MultiWorkerMirroredStrategy, build from one replica's batch (keras_adapter).
+        if iterator is not None and keras_adapter.is_multi_worker(self.distribute_strategy):
+            batch = keras_adapter.first_replica_batch(self.distribute_strategy, iterator)
+            data_batch = data_batch if batch is None else batch
             iterator = None
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
@@ -296,11 +293,12 @@ class LSGModel(keras.Model):
         with tf.GradientTape() as tape:
             pooled = self.pooled_features(x, training=True)
             logits = self.classifier(pooled)
-            std_ce = self._compile_loss(y, logits, sample_weight)
-            regularization = [self._aggregate_additional_loss(l) for l in self.losses]
+            std_ce = keras_adapter.compiled_loss(self, y, logits, sample_weight)
+            regularization = keras_adapter.regularization_losses(self)
             if use_gate:
-                lsg_ce = self._compile_loss(y, self.gated_logits(pooled, y), sample_weight)
-                sparsity = self.sparsity()
+                lsg_ce = keras_adapter.compiled_loss(self, y, self.gated_logits(pooled, y),
+                                                     sample_weight)
+                sparsity = self.sparsity_penalty()
                 # The loss object scales CE by 1/replicas; do the same for our own term.
                 gated_cost = self.lsg_weight * (lsg_ce + sparsity / replicas)
             if path == STD:
@@ -311,7 +309,7 @@ class LSGModel(keras.Model):
                 terms = [std_ce, gated_cost]
             terms += regularization
             loss = terms[0] if len(terms) == 1 else ops.sum(terms)
-            self._loss_tracker.update_state(
+            keras_adapter.loss_tracker(self).update_state(
                 _unscale(loss, replicas), sample_weight=ops.shape(logits)[0])
             scaled_loss = self.optimizer.scale_loss(loss)
 
@@ -331,38 +329,28 @@ class LSGModel(keras.Model):
             self.lsg_ce_tracker.update_state(_unscale(lsg_ce, replicas),
                                              sample_weight=ops.shape(logits)[0])
             self.sparsity_tracker.update_state(sparsity)
-        return self._reducible(self.compute_metrics(x, y, logits, sample_weight=sample_weight))
+        return keras_adapter.reducible(
+            self.distribute_strategy,
+            self.compute_metrics(x, y, logits, sample_weight=sample_weight))
 
     def test_step(self, data):
         """Evaluates the STD path: loss, CE and the compiled metrics."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         logits = self(x, training=False)
-        loss = self._compute_loss(x=x, y=y, y_pred=logits, sample_weight=sample_weight,
-                                  training=False)
+        loss = keras_adapter.total_loss(self, x, y, logits, sample_weight)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        self._loss_tracker.update_state(_unscale(loss, replicas),
-                                        sample_weight=ops.shape(logits)[0])
+        loss_tracker = keras_adapter.loss_tracker(self)
+        metrics = keras_adapter.compiled_metrics(self)
+        loss_tracker.update_state(_unscale(loss, replicas), sample_weight=ops.shape(logits)[0])
         self.std_ce_tracker.update_state(
-            _unscale(self._compile_loss(y, logits, sample_weight), replicas),
+            _unscale(keras_adapter.compiled_loss(self, y, logits, sample_weight), replicas),
             sample_weight=ops.shape(logits)[0])
-        self._compile_metrics.update_state(y, logits, sample_weight)
+        metrics.update_state(y, logits, sample_weight)
         results = {}
-        for metric in (self._loss_tracker, self.std_ce_tracker, self._compile_metrics):
+        for metric in (loss_tracker, self.std_ce_tracker, metrics):
             value = metric.result()
             results.update(value if isinstance(value, dict) else {metric.name: value})
-        return self._reducible(results)
-
-    def _reducible(self, logs):
-        """Makes step logs reducible under MultiWorkerMirroredStrategy.
-
-        Keras (3.15) reduces step outputs across workers with
-        ``strategy.reduce("MEAN", v, axis=0)``, which fails on scalars ("Invalid
-        reduction dimension 0", tensorflow/tensorflow#72388). Metric results are
-        already identical on every worker, so shape ``[1]`` reduces to the same scalar.
-        """
-        if not isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            return logs
-        return {k: ops.reshape(v, (1,)) for k, v in logs.items()}
+        return keras_adapter.reducible(self.distribute_strategy, results)
 
     # ----------------------------------------------------------- serialisation
     def get_compile_config(self):
@@ -408,17 +396,6 @@ class LSGModel(keras.Model):
     def build(self, input_shape=None):
         # Every weight is created in __init__ (K is known from the backbone).
         self.built = True
-
-
-class PathSchedule(keras.callbacks.Callback):
-    """Selects the model's training path at each epoch start from its Schedule.
-
-    ``LSGModel.fit`` adds it automatically; epochs resumed with ``initial_epoch``
-    get the same path they would have had in an uninterrupted run.
-    """
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.model.set_training_path(self.model.schedule.path_for_epoch(epoch))
 
 
 def check_first_batch(x, y, num_classes: int) -> None:

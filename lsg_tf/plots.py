@@ -19,6 +19,8 @@ def pyplot():
 
 def gate_figure(gate: np.ndarray, class_names=None, title: str | None = None):
     """Heatmap of G, classes (rows) x filters (columns), as the paper's Fig. 4."""
+    from lsg_tf.gate import density
+
     plt = pyplot()
     gate = np.asarray(gate)
     num_classes, num_filters = gate.shape
@@ -31,8 +33,8 @@ def gate_figure(gate: np.ndarray, class_names=None, title: str | None = None):
     ax.set_yticks(range(num_classes))
     ax.set_yticklabels(class_names if class_names is not None else range(num_classes),
                        fontsize=7)
-    density = float(gate.sum() / gate.size)
-    ax.set_title(title or f"gate G ({num_classes} x {num_filters}), density {density:.3f}")
+    ax.set_title(title or f"gate G ({num_classes} x {num_filters}), "
+                 f"density {float(density(gate)):.3f}")
     fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01)
     fig.tight_layout()
     return fig

@@ -14,6 +14,8 @@ import os
 
 from absl import app, flags
 
+from lsg_tf import cli_flags
+
 _RUN = flags.DEFINE_multi_string("run", None, "A finished run folder; repeat for each run.")
 _OUT = flags.DEFINE_string("out", None, "Folder for report.md, report.json and the figures.")
 _NAMES = flags.DEFINE_list("names", None, "Comma-separated run labels (default: folder names).")
@@ -62,20 +64,13 @@ def _parse_class_sets(values):
 
 def display_command(names) -> str:
     """The command as it would be typed, with placeholder paths (runs/<name>, the out name)."""
-    parts = ["python -m lsg_tf.report"]
-    parts += [f"--run=runs/{name}" for name in names]
-    parts.append(f"--names={','.join(names)}")
     out = _OUT.value
-    parts.append(f"--out={out if not os.path.isabs(out) else os.path.basename(out)}")
-    if _DATA_DIR.value:
-        parts.append("--data_dir=DATA")
-    for name in _SHOWN_FLAGS:
-        flag = flags.FLAGS[name]
-        if not flag.present:
-            continue
-        values = flag.value if isinstance(flag.value, list) else [flag.value]
-        parts += [f"--{name}={v}" for v in values]
-    return " ".join(parts)
+    values = {"run": [f"runs/{name}" for name in names], "names": list(names),
+              "out": out if not os.path.isabs(out) else os.path.basename(out),
+              "data_dir": "DATA" if _DATA_DIR.value else None}
+    values.update({name: flags.FLAGS[name].value for name in _SHOWN_FLAGS
+                   if flags.FLAGS[name].present})
+    return cli_flags.command("lsg_tf.report", cli_flags.argv("lsg_tf.report", values))
 
 
 def main(argv):

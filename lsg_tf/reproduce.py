@@ -15,10 +15,11 @@ training resumes from its last epoch. ``--data_dir`` is the CIFAR-10 image-folde
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 
 from absl import app, flags
+
+from lsg_tf import cli_flags
 
 _OUT = flags.DEFINE_string("out", "docs/results", "Folder of the results page and its files.")
 _BUDGET = flags.DEFINE_enum("budget", "cpu", ["cpu", "paper"],
@@ -38,7 +39,7 @@ _PROGRESS = flags.DEFINE_boolean("progress", True, "Show progress bars.")
 
 def display_command(argv) -> str:
     """The command as typed, with data folders as DATA/<name> and no absolute paths."""
-    parts = ["python -m lsg_tf.reproduce"]
+    parts = []
     for arg in argv[1:]:
         name, sep, value = arg.partition("=")
         if name in ("--cache_dir", "--progress", "--noprogress"):  # do not change results
@@ -47,8 +48,8 @@ def display_command(argv) -> str:
             arg = f"{name}=DATA/{os.path.basename(os.path.normpath(value))}"
         elif sep and os.path.isabs(value):
             arg = f"{name}={os.path.basename(os.path.normpath(value))}"
-        parts.append(shlex.quote(arg))
-    return " ".join(parts)
+        parts.append(arg)
+    return cli_flags.command("lsg_tf.reproduce", parts)
 
 
 def main(argv):
@@ -60,17 +61,18 @@ def main(argv):
     from lsg_tf.console import quiet_logs
 
     quiet_logs()
-    from lsg_tf import reproduction
+    from lsg_tf import reproduce_lib
 
-    budget = reproduction.BUDGETS[_BUDGET.value]
+    budget = reproduce_lib.BUDGETS[_BUDGET.value]
     runs_dir = _RUNS_DIR.value or os.path.join("runs", f"reproduce-{budget.name}")
-    source = reproduction.DataSource(
+    source = reproduce_lib.DataSource(
         dataset="image_folder" if _DATA_DIR.value else "cifar10", data_dir=_DATA_DIR.value,
         cache_dir=_CACHE_DIR.value or os.path.join(runs_dir, "cache"),
         voc_dir=_VOC_DIR.value or None)
-    variants = reproduction.MAIN_VARIANTS + (reproduction.ABLATIONS if _ABLATIONS.value else ())
-    reproduction.reproduce(_OUT.value, runs_dir, budget, source, variants,
-                           command=display_command(sys.argv), progress=_PROGRESS.value)
+    variants = reproduce_lib.MAIN_VARIANTS + (reproduce_lib.ABLATIONS if _ABLATIONS.value
+                                              else ())
+    reproduce_lib.reproduce(_OUT.value, runs_dir, budget, source, variants,
+                            command=display_command(sys.argv), progress=_PROGRESS.value)
 
 
 if __name__ == "__main__":

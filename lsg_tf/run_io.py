@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import tempfile
 
@@ -34,8 +35,13 @@ MODEL_FILE = "model.keras"
 CHECKPOINT_DIR = "checkpoints"
 STATE_FILE = "state.json"
 TENSORBOARD_DIR = "tensorboard"
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+
+
+def _process_umask() -> int:
+    """The process umask (reading it means setting it: set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -48,7 +54,7 @@ def atomic_path(path: str):
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + base, dir=directory)
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; readers (TF Serving) may be others
+    os.chmod(tmp, 0o666 & ~_process_umask())  # mkstemp makes 0600; readers (TF Serving) may be others
     try:
         yield tmp
         os.replace(tmp, path)
@@ -64,7 +70,7 @@ def write_text(path: str, text: str) -> None:
 
 
 def write_json(path: str, data) -> None:
-    write_text(path, json.dumps(_jsonable(data), indent=2, sort_keys=True) + "\n")
+    write_text(path, json.dumps(jsonable(data), indent=2, sort_keys=True) + "\n")
 
 
 def read_json(path: str):
@@ -140,11 +146,10 @@ class Run:
     def scheme(self) -> str:
         return self.config.get("scheme", "?")
 
-    def load_model(self):
-        """Loads ``model.keras`` (imports Keras and the lsg_tf custom objects)."""
-        from lsg_tf import load_model
-
-        return load_model(os.path.join(self.run_dir, MODEL_FILE))
+    @property
+    def model_path(self) -> str:
+        """``model.keras``; load it with :func:`lsg_tf.load_model` (this module only does files)."""
+        return os.path.join(self.run_dir, MODEL_FILE)
 
 
 def read_run(run_dir: str) -> Run:
@@ -169,15 +174,38 @@ def is_finished(run_dir: str) -> bool:
                for n in (CONFIG_FILE, METRICS_FILE, GATE_FILE, MODEL_FILE))
 
 
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if hasattr(value, "numpy"):
-        return _jsonable(value.numpy())
-    return value
+def jsonable(value, *, finite: bool = False, significant: int | None = None,
+             str_keys: bool = True, drop=()):
+    """A JSON-ready copy of ``value``, the one converter of every JSON file lsg_tf writes.
+
+    Dicts, lists and tuples are copied; numpy arrays and scalars and tensors become Python
+    lists and numbers.
+
+    Args:
+        finite: NaN and ±inf become None (``null``: strict JSON); otherwise they stay floats,
+            which :func:`json.dumps` writes as ``NaN``/``Infinity`` and :func:`read_json` reads.
+        significant: round floats to this many significant digits.
+        str_keys: dict keys become strings (``sort_keys`` then orders them as text).
+        drop: dict entries with these keys are left out (at every depth).
+    """
+
+    def convert(v):
+        if isinstance(v, dict):
+            return {(str(k) if str_keys else k): convert(x) for k, x in v.items()
+                    if k not in drop}
+        if isinstance(v, (list, tuple)):
+            return [convert(x) for x in v]
+        if isinstance(v, np.ndarray):
+            return convert(v.tolist())
+        if isinstance(v, np.generic):
+            v = v.item()
+        elif hasattr(v, "numpy"):
+            return convert(v.numpy())
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                return None if finite else v
+            if significant:
+                return float(f"{v:.{significant}g}")
+        return v
+
+    return convert(value)

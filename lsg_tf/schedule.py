@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 
-SCHEMES = ("alternate", "joint", "std")
+from lsg_tf.choices import SCHEMES
+
 # The three train functions a model can compile, one per path.
 STD, LSG, JOINT = "std", "lsg", "joint"
 PATHS = (STD, LSG, JOINT)

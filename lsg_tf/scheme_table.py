@@ -1,13 +1,14 @@
 """STD vs LSG over seeds: per-variant numbers as mean ± std and the paired LSG − STD verdict.
 
 Reads only the ``metrics.json`` contents of finished runs (accuracy, Φ, gate density and the
-masking summary that :func:`lsg_tf.training.train` records), so it never retrains anything.
+masking summary that :func:`lsg_tf.train_lib.train` records), so it never retrains anything.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from lsg_tf.formatting import MISSING
 from lsg_tf.stats import difference_verdict, format_mean_std, mean_std, t_interval
 
 # (key in the summary, column title, scale, digits)
@@ -67,7 +68,7 @@ def markdown(results: dict, variants, seeds, command: str) -> str:
              "|---|" + "---|" * len(_COLUMNS)]
     for name in variants:
         cells = [format_mean_std(table[name][key], scale, digits)
-                 if not np.isnan(table[name][key]).all() else "—"
+                 if not np.isnan(table[name][key]).all() else MISSING
                  for key, _, scale, digits in _COLUMNS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     diffs = [n for n in variants if "accuracy_minus_std" in table[n]]
@@ -78,7 +79,7 @@ def markdown(results: dict, variants, seeds, command: str) -> str:
             d = table[name]["accuracy_minus_std"]
             per_seed = ", ".join(f"{100 * v:+.2f}" for v in d["per_seed"])
             low, high = d["t95"]
-            interval = "—" if np.isnan(low) else f"[{100 * low:+.2f}, {100 * high:+.2f}]"
+            interval = MISSING if np.isnan(low) else f"[{100 * low:+.2f}, {100 * high:+.2f}]"
             verdict = {"within noise": "within noise", "higher": "LSG higher",
                        "lower": "LSG lower"}[d["verdict"]]
             lines.append(f"| {name} | {per_seed} | {format_mean_std(d['per_seed'])} | "

@@ -3,6 +3,9 @@
 A verdict on "LSG − STD" is only as good as its spread: with a few seeds per recipe the
 paired difference (same seed, same data order) has a sample standard deviation, and a
 Student-t 95% interval of its mean says whether the difference is distinguishable from 0.
+With one run per model, the uncertainty comes from the test images instead: a paired
+bootstrap over images (accuracy, recall, IoU: the same images for both models) or Wilson and
+Newcombe score intervals for success rates measured on different images.
 """
 
 from __future__ import annotations
@@ -47,3 +50,83 @@ def difference_verdict(differences) -> str:
     if len(list(differences)) < 2 or abs(mean) <= std:
         return "within noise"
     return "higher" if mean > 0 else "lower"
+
+
+def _z(confidence: float) -> float:
+    from scipy import stats as scipy_stats
+
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    return float(scipy_stats.norm.ppf(0.5 + confidence / 2))
+
+
+def wilson_interval(successes: int, trials: int, confidence: float = 0.95):
+    """Wilson score interval of a proportion ``successes / trials`` (Wilson 1927).
+
+    ``(p + z²/2n ± z √(p(1−p)/n + z²/4n²)) / (1 + z²/n)``; stays inside [0, 1] and is
+    sensible at 0 or ``trials`` successes, unlike the normal approximation.
+    """
+    if trials < 1 or not 0 <= successes <= trials:
+        raise ValueError(f"wilson_interval needs 0 <= successes <= trials and trials >= 1, "
+                         f"got {successes}/{trials}")
+    z, n, p = _z(confidence), float(trials), successes / trials
+    centre = p + z * z / (2 * n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
+
+
+def newcombe_difference(successes_a: int, trials_a: int, successes_b: int, trials_b: int,
+                        confidence: float = 0.95):
+    """``p_a − p_b`` and its Newcombe hybrid score interval (Newcombe 1998, method 10).
+
+    For two proportions measured on different samples (e.g. attack success on each model's
+    own correctly classified images), built from the two Wilson intervals.
+    """
+    p_a, p_b = successes_a / trials_a, successes_b / trials_b
+    low_a, high_a = wilson_interval(successes_a, trials_a, confidence)
+    low_b, high_b = wilson_interval(successes_b, trials_b, confidence)
+    difference = p_a - p_b
+    low = difference - math.sqrt((p_a - low_a) ** 2 + (high_b - p_b) ** 2)
+    high = difference + math.sqrt((high_a - p_a) ** 2 + (p_b - low_b) ** 2)
+    return difference, low, high
+
+
+def paired_bootstrap(values_a, values_b, statistic=np.mean, resamples: int = 2000,
+                     confidence: float = 0.95, seed: int = 0):
+    """``statistic(a) − statistic(b)`` and its percentile bootstrap interval.
+
+    ``values_a[i]`` and ``values_b[i]`` belong to the same test image (e.g. 1/0 correct, or
+    an IoU); each resample draws images with replacement and keeps the pairs together, so
+    what both models get right or wrong alike does not widen the interval.
+    """
+    a = np.asarray(values_a, dtype=np.float64)
+    b = np.asarray(values_b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or a.size < 2:
+        raise ValueError(f"paired_bootstrap needs two 1-D arrays of one length >= 2, got "
+                         f"shapes {a.shape} and {b.shape}")
+    if resamples < 100:
+        raise ValueError(f"resamples must be >= 100, got {resamples}")
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, a.size, size=(resamples, a.size))
+    draws = np.array([statistic(a[i]) - statistic(b[i]) for i in index])
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail])
+    return float(statistic(a) - statistic(b)), float(low), float(high)
+
+
+VERDICTS = ("reproduces", "does not reproduce", "inconclusive")
+
+
+def interval_verdict(low: float, high: float, claim: str = "higher") -> str:
+    """The verdict on a directional claim about a difference (LSG − STD) from its interval.
+
+    ``claim="higher"`` (the paper says LSG's value is larger): "reproduces" when the whole
+    interval is above 0, "does not reproduce" when it is below 0, "inconclusive" when it
+    contains 0 (or is undefined). ``claim="lower"`` mirrors it.
+    """
+    if claim not in ("higher", "lower"):
+        raise ValueError(f"claim must be 'higher' or 'lower', got {claim!r}")
+    if not (math.isfinite(low) and math.isfinite(high)) or low <= 0 <= high:
+        return "inconclusive"
+    above = low > 0
+    return "reproduces" if above == (claim == "higher") else "does not reproduce"

@@ -15,7 +15,7 @@ import sys
 
 from absl import app, flags
 
-from lsg_tf.schedule import SCHEMES
+from lsg_tf import choices
 
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Run folder to write (or resume).")
 # Data.
@@ -36,7 +36,7 @@ _VALIDATION_SIZE = flags.DEFINE_integer(
     "Hold out this many (stratified) training images and evaluate on them instead of the "
     "test set, for choosing settings; metrics are then validation/*.", lower_bound=1)
 _AUGMENT = flags.DEFINE_enum(
-    "augment", "auto", ["auto", "none", "flip", "crop", "crop_flip"],
+    "augment", "auto", ["auto", *choices.AUGMENTATIONS],
     "Training augmentation; auto picks crop_flip for CIFAR/MNIST-sized images, and never flips "
     "mnist/emnist (crop only). Image folders of digits, letters or other text-like classes "
     "need --augment=crop (or none): a mirrored '3' is not a 3.")
@@ -47,11 +47,11 @@ _BACKBONE_WEIGHTS = flags.DEFINE_string(
     "backbone_weights", None, "imagenet, a local weights file, or empty for random init.")
 _EPOCHS = flags.DEFINE_integer("epochs", 10, "Training epochs.", lower_bound=1)
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 128, "Global batch size.", lower_bound=1)
-_OPTIMIZER = flags.DEFINE_enum("optimizer", "sgd", ["sgd", "adam", "adamw"], "Network optimizer.")
+_OPTIMIZER = flags.DEFINE_enum("optimizer", "sgd", list(choices.OPTIMIZERS), "Network optimizer.")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", 0.1, "Initial learning rate.", lower_bound=0)
 _MOMENTUM = flags.DEFINE_float("momentum", 0.9, "SGD momentum.", lower_bound=0, upper_bound=0.999)
 _LR_SCHEDULE = flags.DEFINE_enum(
-    "lr_schedule", "cosine", ["constant", "step", "cosine", "onecycle"],
+    "lr_schedule", "cosine", list(choices.LR_SCHEDULES),
     "step: x0.1 at 50% and 75% of training; cosine: decay to 0; onecycle: PyTorch's "
     "OneCycleLR rate (cosine ramp from lr/25 over --lr_warmup_fraction, default 0.15).")
 _LR_WARMUP = flags.DEFINE_float(
@@ -63,15 +63,15 @@ _WEIGHT_DECAY = flags.DEFINE_float(
     "weight_decay", 5e-4, "Weight decay, as SGD's (gradient wd*w); see --weight_decay_scope.",
     lower_bound=0)
 _WD_SCOPE = flags.DEFINE_enum(
-    "weight_decay_scope", "all", ["kernels", "all"],
+    "weight_decay_scope", "all", list(choices.WEIGHT_DECAY_SCOPES),
     "kernels: conv and classifier kernels; all: also BatchNorm scale/offset and the "
     "classifier bias (every network variable; never the gate).")
 _INITIALIZER = flags.DEFINE_enum(
-    "initializer", "he_normal", ["he_normal", "torch_default"],
+    "initializer", "he_normal", list(choices.INITIALIZERS),
     "Conv kernel initialisation of resnet20/alexnet_cifar: he_normal, or PyTorch's default "
     "(uniform in +-sqrt(1/fan_in)).")
 # LSG (paper section 3, Algorithm 1).
-_SCHEME = flags.DEFINE_enum("scheme", "alternate", list(SCHEMES),
+_SCHEME = flags.DEFINE_enum("scheme", "alternate", list(choices.SCHEMES),
                             "alternate (Algorithm 1), joint (footnote 1), std (baseline).")
 _PERIOD = flags.DEFINE_integer("period", 3, "Alternating cycle length in epochs.", lower_bound=1)
 _PHASE = flags.DEFINE_integer("phase", 1, "Epoch of each cycle that trains the LSG path.",
@@ -79,7 +79,7 @@ _PHASE = flags.DEFINE_integer("phase", 1, "Epoch of each cycle that trains the L
 _WARMUP = flags.DEFINE_integer("warmup_epochs", 0, "STD-only epochs before the scheme starts.",
                                lower_bound=0)
 _LSG_WEIGHT = flags.DEFINE_float("lsg_weight", 1.0, "lambda of Eq. 3.", lower_bound=0)
-_SPARSITY_FORM = flags.DEFINE_enum("sparsity_form", "abs", ["abs", "hinge"],
+_SPARSITY_FORM = flags.DEFINE_enum("sparsity_form", "abs", list(choices.SPARSITY_FORMS),
                                    "abs: a*| |G|_1 - s |; hinge: a*max(0, |G|_1 - s).")
 _SPARSITY_COEF = flags.DEFINE_float(
     "sparsity_coefficient", 0.01, "a of Eq. 2, raw units (per-entry gradient of the term).",
@@ -90,14 +90,14 @@ _DENSITY_TARGET = flags.DEFINE_float(
     lower_bound=0, upper_bound=1)
 _FIXED_GATE = flags.DEFINE_string(
     "fixed_gate", None, "Train with a fixed gate: 'PER_CLASS,SHARED' (appendix C: 6,4) or a .npy file.")
-_GATE_OPTIMIZER = flags.DEFINE_enum("gate_optimizer", "adam", ["same", "sgd", "adam"],
+_GATE_OPTIMIZER = flags.DEFINE_enum("gate_optimizer", "adam", list(choices.GATE_OPTIMIZERS),
                                     "Optimizer of G; 'same' uses the network optimizer.")
 _GATE_LR = flags.DEFINE_float("gate_learning_rate", 0.01, "Learning rate of G's optimizer.",
                               lower_bound=0)
 # Run.
 _SEED = flags.DEFINE_integer("seed", 0, "Seed for initialisation, data order and augmentation.")
 _STRATEGY = flags.DEFINE_enum(
-    "strategy", "default", ["default", "mirrored", "multi_worker"],
+    "strategy", "default", list(choices.STRATEGIES),
     "mirrored: MirroredStrategy over all GPUs (or --num_cpu_replicas logical CPUs); "
     "multi_worker: MultiWorkerMirroredStrategy from TF_CONFIG. --batch_size is global.")
 _CPU_REPLICAS = flags.DEFINE_integer("num_cpu_replicas", 2,
@@ -133,7 +133,7 @@ flags.register_multi_flags_validator(
 
 def config_from_flags():
     """The :class:`TrainConfig` of the parsed flags."""
-    from lsg_tf.training import TrainConfig
+    from lsg_tf.train_lib import TrainConfig
 
     values = {f.name: flags.FLAGS[f.name].value for f in dataclasses.fields(TrainConfig)}
     return TrainConfig(**values)
@@ -154,7 +154,7 @@ def main(argv):
     from lsg_tf.console import quiet_logs
 
     quiet_logs()
-    from lsg_tf import distribute, training  # TensorFlow after parsing: fast --help
+    from lsg_tf import distribute, train_lib  # TensorFlow after parsing: fast --help
 
     # Logical CPU devices for MirroredStrategy must exist before TF initialises.
     strategy = distribute.make_strategy(_STRATEGY.value, _CPU_REPLICAS.value)
@@ -163,7 +163,7 @@ def main(argv):
         if not flags.FLAGS["verbose"].present and not sys.stdout.isatty():
             # A log file or CI: one line per epoch instead of carriage-return progress bars.
             config = dataclasses.replace(config, verbose=2)
-        metrics = training.train(config, strategy=strategy, flagfile=flagfile_text(config))
+        metrics = train_lib.train(config, strategy=strategy, flagfile=flagfile_text(config))
     except (ValueError, FileNotFoundError, FloatingPointError) as error:
         sys.exit(f"error: {error}")
     split = metrics["evaluated_on"]

@@ -2,7 +2,7 @@
 
 TF Serving cannot be installed where the tests run, so these two small servers load a
 real exported SavedModel with ``tf.saved_model.load`` and answer the subset of TF
-Serving's APIs that ``tools/serve_client.py`` uses, with TF Serving's request and
+Serving's APIs that ``lsg_tf.serving.client`` uses, with TF Serving's request and
 answer formats and error messages:
 
 * :class:`RestPeer`: ``POST /v1/models/<name>[/versions/<v>]:predict`` with row

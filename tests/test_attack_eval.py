@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from lsg_tf.training import TrainConfig, train
+from lsg_tf.train_lib import TrainConfig, train
 from test_evaluate import write_image_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -29,8 +29,9 @@ def _run(script, *args):
 ])
 def test_smoke_prints_machine_command_medians_and_ratio(script, sides, goal):
     out = _run(script)
-    assert re.search(r"^machine: .+, \d+ cores; Python 3\.\d+.*, TensorFlow \d.*, Keras \d",
-                     out, re.MULTILINE), out
+    assert re.search(r"^machine: .+, \d+ cores; SIMD: (AMX|AVX-512|AVX2|AVX|SSE|unknown); "
+                     r"oneDNN ISA cap: .+; oneDNN ops: .+; threads: .+; Python 3\.\d+.*, "
+                     r"TensorFlow \d.*, Keras \d", out, re.MULTILINE), out
     assert f"command: python bench/{script}.py --smoke" in out
     medians = [float(m) for m in re.findall(r"median (\d+\.?\d*(?:e-?\d+)?) s", out)]
     assert len(medians) == 2 and all(m > 0 for m in medians), out

@@ -39,3 +39,32 @@ def test_report_prints_ratio_line(capsys):
     assert "ratio a / b = 0.500  (goal: ≤ 1.0)" in text
     assert text.startswith("== title\nmachine: ") and "cores" in text
     assert capsys.readouterr().out.strip() == text
+
+
+@pytest.mark.parametrize("flags, level", [
+    ({"sse2", "avx", "avx2", "avx512f", "amx_tile"}, "AMX"),
+    ({"sse2", "avx", "avx2", "avx512f"}, "AVX-512"),
+    ({"sse2", "avx", "avx2", "fma"}, "AVX2"),
+    ({"sse2", "avx"}, "AVX"),
+    ({"sse2"}, "SSE"),
+    (set(), "unknown"),
+])
+def test_simd_level_is_the_widest_flag(flags, level):
+    assert common.simd_level(flags) == level
+
+
+def test_kernel_settings_name_the_isa_cap_and_onednn_switch():
+    capped = common.kernel_settings({"ONEDNN_MAX_CPU_ISA": "AVX2", "TF_ENABLE_ONEDNN_OPTS": "0",
+                                     "OMP_NUM_THREADS": "2"})
+    assert "oneDNN ISA cap: ONEDNN_MAX_CPU_ISA=AVX2" in capped
+    assert "oneDNN ops: TF_ENABLE_ONEDNN_OPTS=0" in capped and "OMP_NUM_THREADS=2" in capped
+    plain = common.kernel_settings({})
+    assert "oneDNN ISA cap: none" in plain and "oneDNN ops: default (on)" in plain
+    assert "threads: default" in plain
+
+
+def test_report_header_names_this_machines_simd_level(capsys):
+    text = common.report("title", common.Comparison("a", "b", [1.0], [1.0]), "-")
+    machine = text.splitlines()[1]
+    assert f"SIMD: {common.simd_level(common.cpu_flags())}" in machine
+    assert "intra/inter-op threads" in machine

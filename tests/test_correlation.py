@@ -76,3 +76,23 @@ def test_filter_order_groups_filters_by_class_and_puts_shared_last():
                      [1.0, 0.0, 1.0, 0.2, 1.0]])
     # filter 2 is shared; filters 1, 3 serve class 0 (1 is more specific); 0, 4 serve class 1.
     np.testing.assert_array_equal(correlation.filter_order(gate), [1, 3, 0, 4, 2])
+
+
+def test_c_ic_variants_against_hand_values():
+    # Two classes, one filter each: w0 = (1, 2, 3), w1 = (3, 2, 1).
+    weights = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]])
+    variants = correlation.inter_class_correlation_variants(weights, [[0], [1]])
+    assert set(variants) == set(correlation.C_IC_VARIANTS)
+    assert variants["cosine"] == pytest.approx(10 / 14)  # <w0, w1> / (|w0| |w1|)
+    assert variants["abs_cosine"] == pytest.approx(10 / 14)
+    # Centred: (-1, 0, 1) and (1, 0, -1), exactly anti-correlated.
+    assert variants["pearson"] == pytest.approx(-1.0)
+    assert variants["abs_pearson"] == pytest.approx(1.0)
+
+
+def test_absolute_c_ic_is_never_below_signed():
+    rng = np.random.default_rng(0)
+    weights = rng.normal(size=(12, 27))
+    variants = correlation.inter_class_correlation_variants(weights, np.arange(12).reshape(4, 3))
+    assert variants["abs_cosine"] >= abs(variants["cosine"])
+    assert variants["abs_pearson"] >= abs(variants["pearson"])

@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from lsg_tf import data
+from lsg_tf.data import image_folder  # _decode_files is looked up there
 
 # --------------------------------------------------------------------------------------------
 # Fixture builders.
@@ -377,14 +378,14 @@ def test_load_image_folder_cache_reused_and_invalidated(tmp_path, monkeypatch):
     def no_decode(*args, **kwargs):
         raise AssertionError("decoded although the cache is valid")
 
-    monkeypatch.setattr(data, "_decode_files", no_decode)
+    monkeypatch.setattr(image_folder, "_decode_files", no_decode)
     cached = data.load_image_folder(str(root), cache_dir=str(cache))
     np.testing.assert_array_equal(cached.x_train, first.x_train)
     np.testing.assert_array_equal(cached.y_test, first.y_test)
     assert cached.class_names == first.class_names
 
     # Rewriting a file (new mtime) changes the key, so the tree is decoded again.
-    monkeypatch.setattr(data, "_decode_files", real_decode)
+    monkeypatch.setattr(image_folder, "_decode_files", real_decode)
     changed = tmp_path / "tree" / "train" / "a_cat" / "000.png"
     _write_png(changed, np.full((5, 4, 3), 9, np.uint8))
     st = os.stat(changed)

@@ -10,7 +10,7 @@ import tensorflow as tf
 from conftest import tiny_backbone
 from lsg_tf import run_io
 from lsg_tf.model import LSGModel
-from lsg_tf.robustness import evaluate, report
+from lsg_tf.robustness import attack_report, evaluate
 from lsg_tf.robustness.protocol import DetectionProtocol
 
 
@@ -92,7 +92,8 @@ def test_evaluate_runs_uses_the_same_images_and_targets_for_every_run(two_runs):
 
 def test_report_writes_tables_json_and_figures(two_runs, tmp_path):
     results = evaluate.evaluate_runs(list(two_runs), _small_config(), progress=False)
-    paths = report.write_report(results, str(tmp_path), command="python -m tools.attack_eval")
+    paths = attack_report.write_report(results, str(tmp_path),
+                                       command="python -m tools.attack_eval")
     for key in ("markdown", "json", "examples", "roc"):
         assert os.path.getsize(paths[key]) > 0
     text = open(paths["markdown"]).read()

@@ -220,7 +220,7 @@ def _write_idx(path, array):
 
 
 def test_localize_cli_end_to_end(tmp_path):
-    from lsg_tf.training import TrainConfig, train
+    from lsg_tf.train_lib import TrainConfig, train
 
     data_dir = tmp_path / "fashion"
     data_dir.mkdir()

@@ -204,3 +204,19 @@ def test_model_rejects_backbone_without_feature_map():
     flat = keras.Model(inputs, keras.layers.Flatten()(inputs))
     with pytest.raises(ValueError, match=r"conv feature map \[B, h, w, K\]"):
         LSGModel(flat, 3)
+
+
+def test_gated_training_path_on_a_std_model_is_rejected():
+    model = _model(Schedule("std"))
+    model.compile(optimizer="sgd")
+    with pytest.raises(ValueError, match="scheme is 'std'.*only 'std' is allowed"):
+        model.set_training_path("lsg")
+    model.set_training_path("std")  # the one path a std model has
+    assert model.training_path == "std"
+
+
+def test_sparsity_penalty_is_eq2_on_the_gate():
+    model = _model(Schedule("joint"), sparsity_coefficient=0.5, density_target=0.5)
+    norm = float(np.sum(np.abs(model.gate.numpy())))
+    expected = 0.5 * abs(norm - 0.5 * model.num_classes * model.num_filters)
+    assert float(model.sparsity_penalty()) == pytest.approx(expected)

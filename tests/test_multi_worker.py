@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, needs_fashion
-from lsg_tf import run_io
+from lsg_tf import load_model, run_io
 
 
 
@@ -49,6 +49,6 @@ def test_two_workers_finish_with_identical_gate(tmp_path):
     np.testing.assert_array_equal(chief.gate, worker.gate)
     # Trainable weights are all-reduced; BatchNorm moving statistics are not (each
     # worker averages its own batches), as in any Keras MultiWorkerMirroredStrategy run.
-    chief_model, worker_model = chief.load_model(), worker.load_model()
+    chief_model, worker_model = (load_model(r.model_path) for r in (chief, worker))
     for a, b in zip(chief_model.trainable_weights, worker_model.trainable_weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())

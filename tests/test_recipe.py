@@ -14,7 +14,7 @@ from conftest import ROOT, needs_fashion
 from lsg_tf import backbones, data, lr_schedules, recipes, scheme_table, stats
 from lsg_tf.analysis import masking
 from lsg_tf.model import LSGModel
-from lsg_tf.training import TrainConfig, make_learning_rate, make_optimizer
+from lsg_tf.train_lib import TrainConfig, make_learning_rate, make_optimizer
 
 
 def _rate(schedule, step):

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from lsg_tf.training import TrainConfig, train
+from lsg_tf.train_lib import TrainConfig, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lsg_tf import reproduction, results_page
+from lsg_tf import reproduce_lib, results_page
 from test_localization import write_voc
 
 CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                  "ship", "truck")
 
-TOY = reproduction.Budget(
+TOY = reproduce_lib.Budget(
     name="toy", train_subset=None, test_subset=None, epochs=2, batch_size=32,
     lr_schedule="cosine", phi_steps=5, mis_max_examples=40, detect_train_per_class=(2,),
     detect_test_per_class=2, detect_repeats=1, pgd_iter=2, pixel_images=4, pixel_iter=1,
@@ -46,18 +46,18 @@ def toy_reproduction(tmp_path_factory):
     root = tmp_path_factory.mktemp("reproduce")
     _cifar_tree(str(root / "cifar10"))
     write_voc(str(root / "msrc"), "background\ncat\ndog\naeroplane\ncar\nbird\nboat\nhorse\n", shapes=((20, 24), (16, 16)))
-    source = reproduction.DataSource(data_dir=str(root / "cifar10"),
-                                     cache_dir=str(root / "cache"), voc_dir=str(root / "msrc"))
+    source = reproduce_lib.DataSource(data_dir=str(root / "cifar10"),
+                                      cache_dir=str(root / "cache"), voc_dir=str(root / "msrc"))
     out, runs = str(root / "results"), str(root / "runs")
-    page = reproduction.reproduce(out, runs, TOY, source, command="python -m lsg_tf.reproduce "
-                                  "--toy", progress=False)
+    page = reproduce_lib.reproduce(out, runs, TOY, source, command="python -m lsg_tf.reproduce "
+                                   "--toy", progress=False)
     return out, runs, source, page
 
 
 def test_page_has_every_table_filled(toy_reproduction):
     out, runs, _, page_path = toy_reproduction
     page = open(page_path).read()
-    names = list(reproduction.MAIN_VARIANTS + reproduction.ABLATIONS)
+    names = list(reproduce_lib.MAIN_VARIANTS + reproduce_lib.ABLATIONS)
     assert "python -m lsg_tf.reproduce --toy" in page and "`toy` budget" in page
     number = re.compile(r"^\**-?\d+\.\d+\**$")
     headings = ("## Table 1", "## Table 2", "## Table 3", "## Table 4")
@@ -68,18 +68,18 @@ def test_page_has_every_table_filled(toy_reproduction):
             ours = row[1:1 + len(names)]
             assert len(ours) == len(names)
             assert all(number.match(cell) for cell in ours), (heading, row)
-    # Table 5: clean accuracy is a number; success rates "x.y (s/a)" or "– (0/0)".
+    # Table 5: clean accuracy is a number; success rates "x.y (s/a)" or "— (0/0)".
     rows = _table(page, "## Table 5")
     assert [r[0] for r in rows] == ["clean accuracy", "one-pixel success", "local-search success"]
     for row in rows[1:]:
         for cell in row[1:1 + len(names)]:
-            assert re.match(r"^(\d+\.\d|–) \(\d+/\d+\)$", cell), cell
+            assert re.match(r"^(\d+\.\d|—) \(\d+/\d+\)$", cell), cell
     masking = _table(page, "## Masking")
     assert [r[0] for r in masking] == list(CIFAR_CLASSES)
     for figure in ("report/gates.png", "attack_eval/attack_eval_roc.png",
                    "localization/localization.png"):
         assert f"]({figure})" in page and os.path.exists(os.path.join(out, figure))
-    stages = json.load(open(os.path.join(out, reproduction.STAGES_FILE)))
+    stages = json.load(open(os.path.join(out, reproduce_lib.STAGES_FILE)))
     assert set(stages) == {f"train/{n}" for n in names} | {"report", "attack_eval",
                                                               "localization"}
     assert "| **total** |" in page
@@ -88,7 +88,7 @@ def test_page_has_every_table_filled(toy_reproduction):
 def test_runs_share_everything_but_the_variant(toy_reproduction):
     _, runs, _, _ = toy_reproduction
     configs = {n: json.load(open(os.path.join(runs, n, "config.json")))
-               for n in reproduction.VARIANTS}
+               for n in reproduce_lib.VARIANTS}
     differing = set()
     for n, config in configs.items():
         for key, value in config.items():
@@ -102,37 +102,37 @@ def test_runs_share_everything_but_the_variant(toy_reproduction):
 
 def test_rerun_skips_every_complete_stage(toy_reproduction, capsys):
     out, runs, source, page_path = toy_reproduction
-    stages_before = open(os.path.join(out, reproduction.STAGES_FILE)).read()
+    stages_before = open(os.path.join(out, reproduce_lib.STAGES_FILE)).read()
     mtime = os.path.getmtime(os.path.join(out, "report", "report.json"))
-    reproduction.reproduce(out, runs, TOY, source, command="again", progress=False)
+    reproduce_lib.reproduce(out, runs, TOY, source, command="again", progress=False)
     log = capsys.readouterr().out
-    assert log.count("skipped") == len(reproduction.VARIANTS) + 3, log
-    assert open(os.path.join(out, reproduction.STAGES_FILE)).read() == stages_before
+    assert log.count("skipped") == len(reproduce_lib.VARIANTS) + 3, log
+    assert open(os.path.join(out, reproduce_lib.STAGES_FILE)).read() == stages_before
     assert os.path.getmtime(os.path.join(out, "report", "report.json")) == mtime
     assert "again" in open(page_path).read()
 
 
 def test_changed_budget_reruns_analyses_not_training(toy_reproduction, tmp_path):
     _, runs, source, _ = toy_reproduction
-    log = reproduction.StageLog(str(tmp_path))
+    log = reproduce_lib.StageLog(str(tmp_path))
     budget = dataclasses.replace(TOY, phi_steps=6)
-    run_dirs = {n: os.path.join(runs, n) for n in reproduction.MAIN_VARIANTS}
-    key = reproduction._runs_key(TOY, run_dirs)
-    assert reproduction._runs_key(budget, run_dirs) != key
+    run_dirs = {n: os.path.join(runs, n) for n in reproduce_lib.MAIN_VARIANTS}
+    key = reproduce_lib._runs_key(TOY, run_dirs)
+    assert reproduce_lib._runs_key(budget, run_dirs) != key
     log.record("report", key, 1.0)
-    assert log.done("report", key) and not log.done("report", reproduction._runs_key(budget,
-                                                                                      run_dirs))
+    assert log.done("report", key)
+    assert not log.done("report", reproduce_lib._runs_key(budget, run_dirs))
     assert not log.done("report", key, output=str(tmp_path / "missing.json"))
 
 
 def test_bad_variants_raise(tmp_path):
-    source = reproduction.DataSource(data_dir=str(tmp_path))
+    source = reproduce_lib.DataSource(data_dir=str(tmp_path))
     with pytest.raises(ValueError, match="unknown"):
-        reproduction.reproduce(str(tmp_path), str(tmp_path), TOY, source, ["std", "nope"])
+        reproduce_lib.reproduce(str(tmp_path), str(tmp_path), TOY, source, ["std", "nope"])
     with pytest.raises(ValueError, match="must include"):
-        reproduction.reproduce(str(tmp_path), str(tmp_path), TOY, source, ["std", "joint"])
+        reproduce_lib.reproduce(str(tmp_path), str(tmp_path), TOY, source, ["std", "joint"])
     with pytest.raises(ValueError, match="variant must be one of"):
-        reproduction.train_config(TOY, "nope", str(tmp_path), source)
+        reproduce_lib.train_config(TOY, "nope", str(tmp_path), source)
 
 
 def test_claim_directions():
@@ -140,7 +140,7 @@ def test_claim_directions():
     assert "does not" in results_page.claim(0.7, 0.8, higher_is_better=True)
     assert results_page.claim(0.1, 0.2, higher_is_better=False) == "reproduces"
     assert "does not" in results_page.claim(0.3, 0.2, higher_is_better=False)
-    assert results_page.claim(float("nan"), 0.2, higher_is_better=False) == "–"
+    assert results_page.claim(float("nan"), 0.2, higher_is_better=False) == "—"
 
 
 def test_cli_rejects_missing_data_dir(tmp_path):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, needs_fashion
-from lsg_tf import run_io
+from lsg_tf import load_model, run_io
 
 # Three MirroredStrategy training processes: ~1-2 min on 2 cores.
 pytestmark = [needs_fashion, pytest.mark.slow]
@@ -52,7 +52,8 @@ def test_kill_9_then_rerun_matches_uninterrupted_mirrored_run(tmp_path):
     assert resumed.metrics["history"]["epoch"] == [0, 1, 2]
     assert resumed.metrics["history"]["path"] == ["std", "lsg", "std"]
     np.testing.assert_allclose(resumed.gate, full.gate, atol=1e-6)
-    for a, b in zip(full.load_model().get_weights(), resumed.load_model().get_weights()):
+    full_weights, resumed_weights = (load_model(r.model_path).get_weights() for r in (full, resumed))
+    for a, b in zip(full_weights, resumed_weights):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert resumed.metrics["test/accuracy"] == pytest.approx(full.metrics["test/accuracy"],
                                                              abs=1e-6)

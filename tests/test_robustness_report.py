@@ -1,10 +1,10 @@
-"""lsg_tf.robustness.report on a hand-written results dict."""
+"""lsg_tf.robustness.attack_report on a hand-written results dict."""
 
 import json
 
 import numpy as np
 
-from lsg_tf.robustness import report
+from lsg_tf.robustness import attack_report
 
 
 def _black_box(attempted, success):
@@ -42,7 +42,7 @@ def _results():
 
 
 def test_markdown_holds_table_rows_and_differences():
-    text = report.markdown(_results(), "python -m tools.attack_eval --run=runs/std")
+    text = attack_report.markdown(_results(), "python -m tools.attack_eval --run=runs/std")
     assert "| STD | 90.00 ± 1.00 | 95.00 ± 2.00 |" in text
     assert "| LSG-alternate | 92.50 ± 1.00 | 94.00 ± 2.00 |" in text
     assert "LSG-alternate minus STD: +2.50, -1.00 AUC points." in text
@@ -56,7 +56,7 @@ def test_markdown_holds_table_rows_and_differences():
 
 
 def test_results_to_json_drops_arrays_and_nan():
-    payload = report.results_to_json(_results())
+    payload = attack_report.results_to_json(_results())
     text = json.dumps(payload, allow_nan=False)  # raises on NaN
     assert "arrays" not in text
     assert payload["runs"][0]["pixel"]["mean_queries_successful"] is None

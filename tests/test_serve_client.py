@@ -1,4 +1,5 @@
-"""tools/serve_client.py against test peers that stand in for TF Serving (tests/serving_peers.py).
+"""lsg_tf.serving.client and its CLI tools/serve_client.py against test peers that stand in for
+TF Serving (tests/serving_peers.py).
 
 The peers load the real exported SavedModel; expected values come from the same
 SavedModel run in-process.
@@ -20,8 +21,8 @@ from PIL import Image
 from conftest import tiny_backbone
 from lsg_tf import export_lib
 from lsg_tf.model import LSGModel
+from lsg_tf.serving import client as serve_client
 from serving_peers import GrpcPeer, RestPeer, SavedModels
-from tools import serve_client
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMES = ["cat", "dog", "bird"]
@@ -339,6 +340,15 @@ def test_constants_match_the_exporter():
     assert serve_client.EXPLAIN_SIGNATURE == export_lib.EXPLAIN_SIGNATURE
     assert serve_client.INPUT_NAME == export_lib.INPUT_NAME
     assert serve_client.CLASS_NAMES_FILE == export_lib.CLASS_NAMES_FILE
+
+
+def test_contract_and_rest_client_do_not_import_tensorflow():
+    code = ("import sys; import lsg_tf.serving.client, lsg_tf.serving.signature; "
+            "print('tensorflow' in sys.modules)")
+    process = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                             text=True, timeout=60)
+    assert process.returncode == 0, process.stderr
+    assert process.stdout.strip() == "False"
 
 
 # ----------------------------------------------------------------------------- command line

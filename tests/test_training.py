@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, needs_fashion
-from lsg_tf import run_io
-from lsg_tf.training import TrainConfig, train
+from lsg_tf import load_model, run_io
+from lsg_tf.train_lib import TrainConfig, train
 
 
 
@@ -53,7 +53,8 @@ def test_resume_after_interruption_reproduces_uninterrupted_run(tmp_path):
     b = run_io.read_run(interrupted.output_dir)
     np.testing.assert_allclose(a.gate, b.gate, atol=1e-6)
     assert not np.allclose(a.gate, 1.0), "the LSG epoch did not train the gate"
-    for wa, wb in zip(a.load_model().get_weights(), b.load_model().get_weights()):
+    weights_a, weights_b = (load_model(r.model_path).get_weights() for r in (a, b))
+    for wa, wb in zip(weights_a, weights_b):
         np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)
     assert resumed["test/accuracy"] == pytest.approx(full["test/accuracy"], abs=1e-6)
     np.testing.assert_allclose(resumed["history"]["train/loss"], full["history"]["train/loss"],
@@ -90,7 +91,7 @@ def test_cli_writes_the_run_folder(tmp_path):
     assert m["wall_time_seconds"] > 0
     flags_text = (out / "flags.txt").read_text()
     assert "--train_subset=200" in flags_text and "--scheme=alternate" in flags_text
-    model = run.load_model()
+    model = load_model(run.model_path)
     x = np.zeros((2, 28, 28, 1), "float32")
     assert model.predict(x, verbose=0).shape == (2, 10)
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import logging
 import os
-import shlex
 import sys
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
+
+from lsg_tf import cli_flags  # noqa: E402
 
 ATTACKS = ("pgd", "pixel", "local_search")
 
@@ -116,7 +117,7 @@ def config_from_flags():
 
 def portable_command(argv: list[str]) -> str:
     """The command line with run folders as ``runs/<name>`` and no absolute paths."""
-    parts = ["python -m tools.attack_eval"]
+    parts = []
     for arg in argv[1:]:
         name, sep, value = arg.partition("=")
         if sep and name == "--run":
@@ -124,8 +125,8 @@ def portable_command(argv: list[str]) -> str:
         elif sep and os.path.isabs(value):
             relative = os.path.relpath(value)
             arg = f"{name}={relative if not relative.startswith('..') else 'DIR'}"
-        parts.append(shlex.quote(arg))
-    return " ".join(parts)
+        parts.append(arg)
+    return cli_flags.command("tools.attack_eval", parts)
 
 
 def main(argv):
@@ -139,12 +140,12 @@ def main(argv):
     config = config_from_flags()
     if not config.attacks and not config.detect:
         raise app.UsageError("nothing to do: give --attacks and/or --detect")
-    from lsg_tf.robustness import evaluate, report
+    from lsg_tf.robustness import attack_report, evaluate
 
     logging.getLogger("art").setLevel(logging.WARNING)  # ART logs every batch at INFO
     results = evaluate.evaluate_runs(_RUN.value, config, progress=_PROGRESS.value)
-    paths = report.write_report(results, _OUT.value, command=portable_command(sys.argv))
-    print(report.markdown(results, portable_command(sys.argv)))
+    paths = attack_report.write_report(results, _OUT.value, command=portable_command(sys.argv))
+    print(attack_report.markdown(results, portable_command(sys.argv)))
     print("wrote " + ", ".join(paths.values()))
 
 

@@ -23,7 +23,9 @@ The SavedModel is loaded with ``TF_LoadSessionFromSavedModel`` (the C++ loader b
 TF Serving) and run with ``TF_SessionRun``. This script never imports the
 ``tensorflow`` Python package: it only loads the shared libraries shipped in the
 installed wheel (``libtensorflow_framework.so.2`` with RTLD_GLOBAL, then
-``libtensorflow_cc.so.2``) with ctypes.
+``libtensorflow_cc.so.2``) with ctypes. From the repository it imports only
+``lsg_tf.cli_args`` (standard library); run as a script it puts the repository root on
+``sys.path`` itself.
 
 ``--repeat N`` (default 1) runs ``TF_SessionRun`` N times on the same input tensors;
 OUT.npz holds the outputs of the first run. ``--threads N`` sets the session's intra-op
@@ -48,6 +50,11 @@ import sysconfig
 import time
 
 import numpy as np
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from lsg_tf.cli_args import positive_int  # noqa: E402  (standard library only)
 
 _FRAMEWORK_LIB = "libtensorflow_framework.so.2"
 _CC_LIB = "libtensorflow_cc.so.2"
@@ -292,16 +299,6 @@ def _read_spec(path: str):
     return inputs, dict(spec["outputs"]), list(spec.get("tags", ["serve"]))
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
-
-
 def main(argv) -> int:
     parser = argparse.ArgumentParser(
         prog=os.path.basename(argv[0]),
@@ -309,9 +306,9 @@ def main(argv) -> int:
     parser.add_argument("saved_model_dir", metavar="SAVED_MODEL_DIR")
     parser.add_argument("spec_path", metavar="SPEC.json")
     parser.add_argument("out_path", metavar="OUT.npz")
-    parser.add_argument("--repeat", type=_positive_int, default=1,
+    parser.add_argument("--repeat", type=positive_int, default=1,
                         help="TF_SessionRun calls on the same inputs (default 1)")
-    parser.add_argument("--threads", type=_positive_int, default=None,
+    parser.add_argument("--threads", type=positive_int, default=None,
                         help="intra-op and inter-op threads (default: TensorFlow's choice)")
     args = parser.parse_args(argv[1:])  # a bad command line exits 2
     try:

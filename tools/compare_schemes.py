@@ -16,7 +16,7 @@ import sys
 from absl import app, flags
 
 from lsg_tf import train as train_cli  # noqa: F401  (defines the training flags)
-from lsg_tf.reproduction import VARIANTS
+from lsg_tf.experiments import VARIANTS
 
 _OUT = flags.DEFINE_string("out", None, "Folder for the table (and the runs).")
 _RUNS_DIR = flags.DEFINE_string("runs_dir", None, "Folder for the runs; default --out.")
@@ -40,7 +40,7 @@ def main(argv):
     from lsg_tf.console import quiet_logs
 
     quiet_logs()
-    from lsg_tf import run_io, scheme_table, training
+    from lsg_tf import run_io, scheme_table, train_lib
 
     base = train_cli.config_from_flags()
     if base.test_subset == 0:
@@ -53,7 +53,7 @@ def main(argv):
                 base, output_dir=os.path.join(runs_dir, f"{name}-s{seed}"), seed=seed,
                 **VARIANTS[name])
             if not _EXISTING_ONLY.value:
-                results[(name, seed)] = training.train(config)
+                results[(name, seed)] = train_lib.train(config)
             elif run_io.is_finished(config.output_dir):
                 results[(name, seed)] = run_io.read_json(
                     os.path.join(config.output_dir, run_io.METRICS_FILE))

@@ -37,7 +37,7 @@ def main(argv):
     from lsg_tf.console import quiet_logs
 
     quiet_logs()
-    from lsg_tf import recipes, run_io, training
+    from lsg_tf import recipes, run_io, train_lib
 
     base = train_cli.config_from_flags()
     if not base.validation_size:
@@ -60,7 +60,7 @@ def main(argv):
                     metrics = run_io.read_json(os.path.join(config.output_dir,
                                                             run_io.METRICS_FILE))
                 else:
-                    metrics = training.train(config)
+                    metrics = train_lib.train(config)
                 results[(recipe, scheme, seed)] = metrics
                 print(f"{recipe} {scheme} seed {seed}: validation accuracy "
                       f"{metrics['validation/accuracy']:.4f}, density {metrics['gate_density']:.3f}",

@@ -6,613 +6,67 @@ r"""Sends images to a running TF Serving and prints the top-k classes (or CAM ov
   python -m tools.serve_client --model_name=lsg_fashion --signature=explain \
       --out_dir=overlays --channels=1 photo.jpg
 
-Talks to the model exported by ``lsg_tf.export`` (signatures ``serving_default`` and
-``explain``; input ``images`` uint8 ``[batch, height, width, channels]``). REST needs
-only the standard library, numpy and Pillow (matplotlib for ``explain`` overlays). gRPC
-needs ``tensorflow-serving-api``, whose message classes live in the ``tensorflow``
-package: importing them imports all of TensorFlow anyway, so the gRPC path (imported
-only with ``--protocol=grpc``) builds and reads tensors with ``tf.make_tensor_proto`` /
-``tf.make_ndarray`` rather than by hand.
-
-All images of one call form one request, so they must share height and width (the
-model resizes in its graph, but a request is a single tensor); mixed sizes are refused
-with the sizes named. Image files are png/jpg (alpha is dropped) or ``.npy`` uint8
-arrays ``[N, h, w, C]``, ``[h, w, C]`` or ``[h, w]``. Extra command-line arguments are
-taken as more image files, so shell globs work.
+The command line of :mod:`lsg_tf.serving.client` (requests, answers, images, reports; the
+signature contract is :mod:`lsg_tf.serving.signature`). Over REST it needs no TensorFlow;
+``--protocol=grpc`` imports it. All images of one call form one request, so they must share
+height and width. Extra command-line arguments are taken as more image files, so shell globs
+work. Errors are one line on stderr with exit code 1. Also runnable as
+``python tools/serve_client.py``.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import socket
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 
-import numpy as np
-
-# Must match lsg_tf.export_lib (not imported: the client stays TensorFlow-free over REST).
-SERVING_SIGNATURE = "serving_default"
-EXPLAIN_SIGNATURE = "explain"
-INPUT_NAME = "images"
-CLASS_NAMES_FILE = "class_names.txt"
-
-PROTOCOLS = ("rest", "grpc")
-REST_FORMATS = ("instances", "inputs")
-DEFAULT_PORTS = {"rest": 8501, "grpc": 8500}
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".npy")
-# ITU-R 601-2 luma, as PIL's convert("L").
-_LUMA = np.array([0.299, 0.587, 0.114])
-
-
-class ServingError(RuntimeError):
-    """TF Serving could not be reached or refused the request (one-line message)."""
-
-
-# ----------------------------------------------------------------------------- images
-
-
-def convert_channels(images: np.ndarray, channels: int | None, name: str = "images") -> np.ndarray:
-    """Converts the channel axis of uint8 images.
-
-    Args:
-        images: uint8 ``[..., h, w, C]`` with C in {1, 3, 4} (a 4th channel is alpha and
-            is dropped).
-        channels: 1 (gray, ITU-R 601 luma of RGB), 3 (RGB; gray is repeated) or None
-            (keep, only alpha is dropped).
-        name: what to call ``images`` in error messages.
-
-    Returns:
-        uint8 ``[..., h, w, channels]``.
-
-    Raises:
-        ValueError: ``channels`` not in {None, 1, 3} or C not in {1, 3, 4}.
-    """
-    if channels not in (None, 1, 3):
-        raise ValueError(f"channels must be 1 or 3 (or unset), got {channels!r}")
-    count = images.shape[-1]
-    if count not in (1, 3, 4):
-        raise ValueError(f"{name}: {count} channels, expected 1 (gray), 3 (RGB) or 4 (RGBA)")
-    if count == 4:
-        images, count = images[..., :3], 3
-    if channels is None or channels == count:
-        return np.ascontiguousarray(images)
-    if channels == 3:
-        return np.repeat(images, 3, axis=-1)
-    luma = np.rint(images.astype(np.float64) @ _LUMA)
-    return np.clip(luma, 0, 255).astype(np.uint8)[..., None]
-
-
-def read_images(paths, channels: int | None = None) -> tuple[list[str], np.ndarray]:
-    """Reads image files into one uint8 batch.
-
-    Args:
-        paths: png/jpg files (one image each) and/or ``.npy`` uint8 arrays
-            (``[N, h, w, C]``, ``[h, w, C]`` or ``[h, w]``).
-        channels: see :func:`convert_channels`.
-
-    Returns:
-        ``(names, batch)``: one name per image (``file`` or ``file[i]`` for ``.npy``
-        batches) and uint8 ``[N, h, w, C]``.
-
-    Raises:
-        FileNotFoundError: a file does not exist.
-        ValueError: no files, unsupported extension, unreadable file, non-uint8 array,
-            or images of different sizes / channel counts.
-    """
-    paths = [p for p in paths if p]
-    if not paths:
-        raise ValueError("no images given: pass --images=a.png,b.jpg (png, jpg or .npy)")
-    names, arrays = [], []
-    for path in paths:
-        extension = os.path.splitext(path)[1].lower()
-        if extension not in IMAGE_EXTENSIONS:
-            raise ValueError(f"image file {path}: unsupported extension {extension!r}, "
-                             f"allowed {', '.join(IMAGE_EXTENSIONS)}")
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"image file {path} does not exist")
-        if extension == ".npy":
-            batch = _read_npy(path)
-            names += [f"{path}[{i}]" for i in range(len(batch))]
-            arrays += [convert_channels(image, channels, path) for image in batch]
-        else:
-            names.append(path)
-            arrays.append(convert_channels(_read_picture(path), channels, path))
-    sizes = {a.shape[:2] for a in arrays}
-    if len(sizes) > 1:
-        listing = ", ".join(f"{n} {a.shape[0]}x{a.shape[1]}" for n, a in zip(names, arrays))
-        raise ValueError(f"images have different sizes ({listing}): one request needs one "
-                         "height x width, send them in separate calls")
-    counts = {a.shape[2] for a in arrays}
-    if len(counts) > 1:
-        listing = ", ".join(f"{n} {a.shape[2]}" for n, a in zip(names, arrays))
-        raise ValueError(f"images have different channel counts ({listing}): pass "
-                         "--channels=1 or --channels=3")
-    return names, np.stack(arrays)
-
-
-def _read_picture(path: str) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-                raise ValueError(f"image file {path}: {image.mode} pixels (16-bit or float), "
-                                 "only 8-bit images are supported")
-            image = image.convert("L" if image.mode in ("1", "L", "LA") else "RGB")
-            array = np.asarray(image, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise ValueError(f"image file {path} is unreadable: {_one_line(e)}") from None
-    return array[..., None] if array.ndim == 2 else array
-
-
-def _read_npy(path: str) -> np.ndarray:
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"image file {path} is unreadable: {_one_line(e)}") from None
-    if array.dtype != np.uint8:
-        raise ValueError(f"image file {path}: dtype {array.dtype}, expected uint8 pixels 0-255")
-    if array.ndim == 2:
-        array = array[None, ..., None]
-    elif array.ndim == 3:
-        array = array[None]
-    elif array.ndim != 4:
-        raise ValueError(f"image file {path}: shape {array.shape}, expected [N, h, w, C], "
-                         "[h, w, C] or [h, w]")
-    if len(array) == 0:
-        raise ValueError(f"image file {path} holds no images")
-    return array
-
-
-# ----------------------------------------------------------------------------- transport
-
-
-def parse_server(server: str | None, protocol: str) -> tuple[str, int]:
-    """``host:port`` (``[v6]:port`` for IPv6) -> ``(host, port)``; default localhost:8501/8500."""
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
-    if not server:
-        return "localhost", DEFAULT_PORTS[protocol]
-    host, sep, port = server.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"--server must be host:port (e.g. localhost:{DEFAULT_PORTS[protocol]}), "
-                         f"got {server!r}")
-    return host, int(port)
-
-
-def predict(images: np.ndarray, model_name: str, *, protocol: str = "rest",
-            server: str | None = None, signature: str = SERVING_SIGNATURE,
-            version: int | None = None, rest_format: str = "instances",
-            timeout: float = 10.0) -> dict[str, np.ndarray]:
-    """Runs ``signature`` of the served model on a batch.
-
-    Args:
-        images: uint8 ``[N, h, w, C]``.
-        model_name: the served model's name.
-        protocol: ``rest`` or ``grpc``.
-        server: ``host:port``; default localhost:8501 (REST) / localhost:8500 (gRPC).
-        signature: signature name (``serving_default`` or ``explain`` for lsg_tf exports).
-        version: model version; None asks for the latest one.
-        rest_format: ``instances`` (row format) or ``inputs`` (columnar), REST only.
-        timeout: seconds to wait for the answer.
-
-    Returns:
-        Output name -> array with a leading batch axis ``[N, ...]``; for lsg_tf exports
-        ``probabilities [N, classes]``, ``classes [N]`` and, for ``explain``,
-        ``cam [N, h, w]``, ``class_filters [N, K]``, ``filter_activations [N, K]``.
-
-    Raises:
-        ValueError: bad arguments.
-        ServingError: server unreachable, timed out, or it answered with an error.
-    """
-    host, port = parse_server(server, protocol)
-    if not model_name:
-        raise ValueError("model_name is required (the name in models.config)")
-    if version is not None and (int(version) != version or version < 1):
-        raise ValueError(f"version must be a positive integer, got {version!r}")
-    images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4:
-        raise ValueError(f"images must be uint8 [N, h, w, C], got {images.dtype} "
-                         f"{list(images.shape)}")
-    if protocol == "rest":
-        return predict_rest(images, model_name, host, port, signature, version, rest_format,
-                            timeout)
-    return predict_grpc(images, model_name, host, port, signature, version, timeout)
-
-
-def _target(model_name, version, signature):
-    spec = f"model {model_name!r}" + (f" version {version}" if version else "")
-    return f"{spec}, signature {signature!r}"
-
-
-def predict_rest(images, model_name, host, port, signature, version, rest_format, timeout):
-    """REST ``:predict`` (see :func:`predict`)."""
-    if rest_format not in REST_FORMATS:
-        raise ValueError(f"rest_format must be one of {', '.join(REST_FORMATS)}, "
-                         f"got {rest_format!r}")
-    address = f"{host}:{port}"
-    url_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
-    path = f"/v1/models/{urllib.parse.quote(model_name, safe='')}"
-    if version:
-        path += f"/versions/{int(version)}"
-    url = f"http://{url_host}:{port}{path}:predict"
-    pixels = images.tolist()
-    body = {"signature_name": signature}
-    body.update({"instances": pixels} if rest_format == "instances"
-                else {"inputs": {INPUT_NAME: pixels}})
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            payload = response.read()
-    except urllib.error.HTTPError as e:
-        detail = _http_error_detail(e)
-        raise ServingError(f"TF Serving at {address} (REST) refused "
-                           f"{_target(model_name, version, signature)}: HTTP {e.code}: "
-                           f"{detail}") from None
-    except (urllib.error.URLError, OSError) as e:
-        reason = getattr(e, "reason", e)
-        if isinstance(reason, (TimeoutError, socket.timeout)):
-            raise ServingError(f"no answer from TF Serving at {address} (REST) within "
-                               f"{timeout:g} s") from None
-        raise ServingError(f"cannot reach TF Serving at {address} (REST): "
-                           f"{_one_line(reason)}; is tensorflow_model_server running with "
-                           f"--rest_api_port={port}?") from None
-    try:
-        answer = json.loads(payload)
-    except ValueError:
-        raise ServingError(f"TF Serving at {address} (REST) sent a non-JSON answer: "
-                           f"{_one_line(payload[:200])}") from None
-    return parse_rest_answer(answer, len(images))
-
-
-def _http_error_detail(error) -> str:
-    try:
-        text = error.read().decode("utf-8", "replace")
-    except OSError:
-        text = ""
-    try:
-        parsed = json.loads(text)
-        if isinstance(parsed, dict) and "error" in parsed:
-            return _one_line(parsed["error"])
-    except ValueError:
-        pass
-    return _one_line(text[:300] or error.reason)
-
-
-def parse_rest_answer(answer, batch_size: int) -> dict[str, np.ndarray]:
-    """TF Serving's REST ``:predict`` JSON -> output name -> ``[N, ...]`` array.
-
-    Row format answers ``{"predictions": [...]}`` (per-instance dicts when the signature
-    has several outputs, plain values when it has one); columnar answers
-    ``{"outputs": {...}}`` (or the value itself for one output). A single unnamed output
-    is returned as ``{"output": array}``.
-    """
-    if not isinstance(answer, dict) or not ({"predictions", "outputs"} & answer.keys()):
-        got = sorted(answer) if isinstance(answer, dict) else type(answer).__name__
-        raise ServingError(f"unexpected REST answer ({got}): expected a JSON object with "
-                           "'predictions' or 'outputs'")
-    if "predictions" in answer:
-        rows = answer["predictions"]
-        if rows and all(isinstance(r, dict) for r in rows):
-            outputs = {k: np.asarray([r[k] for r in rows]) for k in rows[0]}
-        else:
-            outputs = {"output": np.asarray(rows)}
-    else:
-        columns = answer["outputs"]
-        outputs = ({k: np.asarray(v) for k, v in columns.items()} if isinstance(columns, dict)
-                   else {"output": np.asarray(columns)})
-    for name, value in outputs.items():
-        if value.ndim == 0 or len(value) != batch_size:
-            raise ServingError(f"REST answer output {name!r} has shape {list(value.shape)}, "
-                               f"expected a batch of {batch_size}")
-    return outputs
-
-
-def predict_grpc(images, model_name, host, port, signature, version, timeout):
-    """gRPC ``PredictionService/Predict`` (see :func:`predict`)."""
-    import grpc
-    import tensorflow as tf
-    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
-
-    address = f"{host}:{port}"
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model_name
-    request.model_spec.signature_name = signature
-    if version:
-        request.model_spec.version.value = int(version)
-    request.inputs[INPUT_NAME].CopyFrom(tf.make_tensor_proto(images))
-    options = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
-    with grpc.insecure_channel(address, options=options) as channel:
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        try:
-            response = stub.Predict(request, timeout=timeout)
-        except grpc.RpcError as e:
-            code, details = e.code(), _one_line(e.details() or "")
-            if code == grpc.StatusCode.UNAVAILABLE:
-                raise ServingError(f"cannot reach TF Serving at {address} (gRPC): {details}; "
-                                   f"is tensorflow_model_server running with --port={port}?"
-                                   ) from None
-            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise ServingError(f"no answer from TF Serving at {address} (gRPC) within "
-                                   f"{timeout:g} s") from None
-            raise ServingError(f"TF Serving at {address} (gRPC) refused "
-                               f"{_target(model_name, version, signature)}: {code.name}: "
-                               f"{details}") from None
-    return {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
-
-
-# ----------------------------------------------------------------------------- reports
-
-
-def top_classes(probabilities: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k most probable classes per row.
-
-    Args:
-        probabilities: ``[N, classes]``.
-        k: positive; clipped to the number of classes.
-
-    Returns:
-        ``(indices int [N, k], values [N, k])``, most probable first (ties: lower index).
-    """
-    if int(k) != k or k < 1:
-        raise ValueError(f"top_k must be a positive integer, got {k!r}")
-    order = np.argsort(-np.asarray(probabilities), axis=-1, kind="stable")[:, :int(k)]
-    return order, np.take_along_axis(np.asarray(probabilities), order, axis=-1)
-
-
-def read_class_names(path: str) -> list[str]:
-    """One class name per line (``class_names.txt`` of an exported version)."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"class names file {path} does not exist")
-    with open(path, encoding="utf-8") as f:
-        return [line.rstrip("\r\n") for line in f if line.strip()]
-
-
-def find_class_names(export_dir: str, model_name: str, version: int | None = None) -> str:
-    """``<export_dir>/<model_name>/<version>/class_names.txt``; the largest version if None.
-
-    ``export_dir`` may also be the model folder, the version folder or the file itself.
-    """
-    if os.path.isfile(export_dir):
-        return export_dir
-    candidates = [os.path.join(export_dir, model_name), export_dir]
-    if os.path.isfile(os.path.join(export_dir, CLASS_NAMES_FILE)):
-        return os.path.join(export_dir, CLASS_NAMES_FILE)
-    for base in candidates:
-        if not os.path.isdir(base):
-            continue
-        versions = sorted(int(d) for d in os.listdir(base) if d.isdigit())
-        chosen = version if version else (versions[-1] if versions else None)
-        path = os.path.join(base, str(chosen), CLASS_NAMES_FILE)
-        if chosen and os.path.isfile(path):
-            return path
-    wanted = f"version {version}" if version else "any version"
-    raise FileNotFoundError(f"--export_dir {export_dir}: no {CLASS_NAMES_FILE} of "
-                            f"{model_name!r} ({wanted}) under it")
-
-
-def format_top_k(names, probabilities, k: int, class_names=None) -> list[str]:
-    """Printable lines: per image its name, then ``rank. class (index)  probability``."""
-    indices, values = top_classes(probabilities, k)
-    if class_names is not None and len(class_names) != probabilities.shape[-1]:
-        raise ValueError(f"class names list has {len(class_names)} names, the model returned "
-                         f"{probabilities.shape[-1]} classes")
-    lines = []
-    for name, row, row_values in zip(names, indices, values):
-        lines.append(name)
-        for rank, (index, value) in enumerate(zip(row, row_values), 1):
-            label = f"{class_names[index]} ({index})" if class_names else f"class {index}"
-            lines.append(f"  {rank}. {label}  {value:.6f}")
-    return lines
-
-
-def format_filters(class_filters: np.ndarray, filter_activations: np.ndarray,
-                   top: int = 5) -> list[str]:
-    """Which filters the predicted class uses (gate row > 0.5) and the most active ones.
-
-    Args:
-        class_filters: ``[K]`` gate row of the predicted class.
-        filter_activations: ``[K]`` pooled activations of the last conv layer.
-        top: how many of the most active filters to list; ``*`` marks those the class uses.
-    """
-    used = np.flatnonzero(np.asarray(class_filters) > 0.5)
-    order = np.argsort(-np.asarray(filter_activations), kind="stable")[:max(int(top), 0)]
-    used_set = set(used.tolist())
-    active = ", ".join(f"{i}{'*' if i in used_set else ''} ({filter_activations[i]:.4g})"
-                       for i in order)
-    return [f"  filters of the predicted class (gate > 0.5): "
-            f"{', '.join(map(str, used)) or 'none'} ({len(used)} of {len(class_filters)})",
-            f"  most active filters (* = of the predicted class): {active}"]
-
-
-def normalise_cam(cam: np.ndarray) -> np.ndarray:
-    """Per-image min-max scaling of ``[..., h, w]`` maps to [0, 1] (constant maps -> 0)."""
-    cam = np.asarray(cam, dtype=np.float64)
-    low = cam.min(axis=(-2, -1), keepdims=True)
-    span = cam.max(axis=(-2, -1), keepdims=True) - low
-    return np.where(span > 0, (cam - low) / np.where(span > 0, span, 1.0), 0.0)
-
-
-def save_overlay(image: np.ndarray, cam: np.ndarray, path: str, alpha: float = 0.5,
-                 colormap: str = "jet") -> str:
-    """Saves ``image`` with its class activation map blended on top as a PNG.
-
-    Args:
-        image: uint8 ``[h, w, C]``, C in {1, 3}.
-        cam: ``[h, w]`` raw CAM values; normalised to [0, 1] here.
-        path: the PNG to write (folders are created).
-        alpha: weight of the colormap in the blend, in [0, 1].
-        colormap: a matplotlib colormap name.
-
-    Returns:
-        ``path``; the PNG is ``h x w`` pixels, RGB.
-    """
-    import matplotlib
-
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
-    if cam.shape != image.shape[:2]:
-        raise ValueError(f"cam has shape {list(cam.shape)}, the image is "
-                         f"{image.shape[0]}x{image.shape[1]}")
-    try:
-        cmap = matplotlib.colormaps[colormap]
-    except KeyError:
-        raise ValueError(f"unknown colormap {colormap!r} (e.g. jet, viridis, inferno)") from None
-    base = convert_channels(image, 3).astype(np.float64) / 255.0
-    heat = cmap(normalise_cam(cam))[..., :3]
-    blend = np.rint(((1.0 - alpha) * base + alpha * heat) * 255.0).astype(np.uint8)
-    from PIL import Image
-
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    Image.fromarray(blend, "RGB").save(path, format="PNG")
-    return path
-
-
-def overlay_paths(names, out_dir: str) -> list[str]:
-    """One distinct ``<out_dir>/<stem>_cam.png`` per image (``<stem>_<i>_cam.png`` for
-    image i of a ``.npy`` batch or a repeated stem)."""
-    paths, seen = [], set()
-    for i, name in enumerate(names):
-        base = os.path.basename(name)
-        match = re.fullmatch(r"(.*)\[(\d+)\]", base)
-        stem = os.path.splitext(match.group(1) if match else base)[0]
-        file = f"{stem}_{match.group(2)}_cam.png" if match else f"{stem}_cam.png"
-        if file in seen:
-            file = f"{stem}_{i}_cam.png"
-        seen.add(file)
-        paths.append(os.path.join(out_dir, file))
-    return paths
-
-
-# ----------------------------------------------------------------------------- one call
-
-
-def run(images, model_name: str, *, protocol: str = "rest", server: str | None = None,
-        signature: str = SERVING_SIGNATURE, version: int | None = None,
-        rest_format: str = "instances", top_k: int = 3, class_names: str | None = None,
-        export_dir: str | None = None, channels: int | None = None,
-        out_dir: str = "cam_overlays", top_filters: int = 5, alpha: float = 0.5,
-        timeout: float = 10.0, out=None) -> dict[str, np.ndarray]:
-    """Reads ``images``, asks the server, prints the report; returns the outputs.
-
-    Prints per image the top-k classes (names when ``class_names`` or ``export_dir``
-    locate a ``class_names.txt``, else indices); for the ``explain`` signature also the
-    filters of the predicted class and the path of the CAM overlay PNG it writes.
-
-    Args:
-        images: image file paths (see :func:`read_images`); one request for all.
-        model_name, protocol, server, signature, version, rest_format, timeout: see
-            :func:`predict`.
-        top_k: classes printed per image.
-        class_names: a ``class_names.txt``; or
-        export_dir: an export folder to find ``<model_name>/<version>/class_names.txt``
-            in (the largest version when ``version`` is None).
-        channels: convert images to 1 or 3 channels before sending (None: as stored).
-        out_dir: folder for the ``explain`` overlays (``<image stem>_cam.png``).
-        top_filters: ``explain``: how many of the most active filters to list.
-        alpha: ``explain``: weight of the CAM colormap in the overlay.
-        out: text stream for the report (default stdout).
-
-    Returns:
-        The outputs of :func:`predict` (name -> ``[N, ...]`` array).
-
-    Raises:
-        ValueError, FileNotFoundError: bad arguments or image / class-name files.
-        ServingError: see :func:`predict`.
-    """
-    out = out or sys.stdout
-    if top_k is not None and (int(top_k) != top_k or top_k < 1):
-        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-    if class_names and export_dir:
-        raise ValueError("give either --class_names or --export_dir, not both")
-    names, batch = read_images(images, channels)
-    overlays = overlay_paths(names, out_dir)
-    outputs = predict(batch, model_name, protocol=protocol, server=server,
-                      signature=signature, version=version, rest_format=rest_format,
-                      timeout=timeout)
-    names_path = class_names or (find_class_names(export_dir, model_name, version)
-                                 if export_dir else None)
-    labels = read_class_names(names_path) if names_path else None
-    lines = []
-    for i, name in enumerate(names):
-        if "probabilities" in outputs:
-            lines += format_top_k([name], outputs["probabilities"][i:i + 1], top_k, labels)
-        else:
-            lines.append(name)
-            lines += [f"  {key}: {np.asarray(value[i]).tolist()}"
-                      for key, value in sorted(outputs.items())]
-        if "class_filters" in outputs and "filter_activations" in outputs:
-            lines += format_filters(outputs["class_filters"][i],
-                                    outputs["filter_activations"][i], top_filters)
-        if "cam" in outputs:
-            path = save_overlay(batch[i], np.asarray(outputs["cam"][i]), overlays[i], alpha)
-            lines.append(f"  CAM overlay: {path}")
-    print("\n".join(lines), file=out)
-    return outputs
-
-
-def _one_line(value) -> str:
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    return " ".join(str(value).split())
-
-
-# ----------------------------------------------------------------------------- CLI
-
-
-def _define_flags():
-    from absl import flags
-
-    flags.DEFINE_list("images", [], "Image files (png, jpg, or .npy uint8 batches); extra "
-                      "arguments are taken as more files.")
-    flags.DEFINE_string("server", None, "host:port of TF Serving (default localhost:8501 for "
-                        "REST, localhost:8500 for gRPC).")
-    flags.DEFINE_enum("protocol", "rest", PROTOCOLS, "rest or grpc.")
-    flags.DEFINE_string("model_name", None, "Served model name (as in models.config).")
-    flags.DEFINE_integer("version", None, "Model version (default: the latest served).",
-                         lower_bound=1)
-    flags.DEFINE_string("signature", SERVING_SIGNATURE,
-                        "serving_default (classes) or explain (classes + CAM overlays).")
-    flags.DEFINE_enum("rest_format", "instances", REST_FORMATS,
-                      "REST body: instances (row format) or inputs (columnar).")
-    flags.DEFINE_integer("top_k", 3, "Classes to print per image.", lower_bound=1)
-    flags.DEFINE_string("class_names", None, "A class_names.txt (one name per line); "
-                        "default: print class indices.")
-    flags.DEFINE_string("export_dir", None, "Export folder to take class_names.txt from "
-                        "(<export_dir>/<model_name>/<version>/); a model or version folder "
-                        "works too.")
-    flags.DEFINE_integer("channels", None, "Convert images to 1 (gray) or 3 (RGB) channels "
-                         "before sending; default: as stored.")
-    flags.DEFINE_string("out_dir", "cam_overlays", "Where explain writes <image>_cam.png.")
-    flags.DEFINE_integer("top_filters", 5, "explain: most active filters to list.",
-                         lower_bound=0)
-    flags.DEFINE_float("alpha", 0.5, "explain: CAM weight in the overlay blend, [0, 1].")
-    flags.DEFINE_float("timeout", 10.0, "Seconds to wait for the server.", lower_bound=0.001)
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # noqa: E402
+
+from lsg_tf.serving import client  # noqa: E402
+
+_IMAGES = flags.DEFINE_list("images", [], "Image files (png, jpg, or .npy uint8 batches); extra "
+                            "arguments are taken as more files.")
+_SERVER = flags.DEFINE_string("server", None, "host:port of TF Serving (default localhost:8501 "
+                              "for REST, localhost:8500 for gRPC).")
+_PROTOCOL = flags.DEFINE_enum("protocol", "rest", client.PROTOCOLS, "rest or grpc.")
+_MODEL_NAME = flags.DEFINE_string("model_name", None, "Served model name (as in models.config).")
+_VERSION = flags.DEFINE_integer("version", None, "Model version (default: the latest served).",
+                                lower_bound=1)
+_SIGNATURE = flags.DEFINE_string("signature", client.SERVING_SIGNATURE,
+                                 "serving_default (classes) or explain (classes + CAM "
+                                 "overlays).")
+_REST_FORMAT = flags.DEFINE_enum("rest_format", "instances", client.REST_FORMATS,
+                                 "REST body: instances (row format) or inputs (columnar).")
+_TOP_K = flags.DEFINE_integer("top_k", 3, "Classes to print per image.", lower_bound=1)
+_CLASS_NAMES = flags.DEFINE_string("class_names", None, "A class_names.txt (one name per "
+                                   "line); default: print class indices.")
+_EXPORT_DIR = flags.DEFINE_string("export_dir", None, "Export folder to take class_names.txt "
+                                  "from (<export_dir>/<model_name>/<version>/); a model or "
+                                  "version folder works too.")
+_CHANNELS = flags.DEFINE_integer("channels", None, "Convert images to 1 (gray) or 3 (RGB) "
+                                 "channels before sending; default: as stored.")
+_OUT_DIR = flags.DEFINE_string("out_dir", "cam_overlays", "Where explain writes <image>_cam.png.")
+_TOP_FILTERS = flags.DEFINE_integer("top_filters", 5, "explain: most active filters to list.",
+                                    lower_bound=0)
+_ALPHA = flags.DEFINE_float("alpha", 0.5, "explain: CAM weight in the overlay blend, [0, 1].")
+_TIMEOUT = flags.DEFINE_float("timeout", 10.0, "Seconds to wait for the server.",
+                              lower_bound=0.001)
 
 
 def main(argv):
-    from absl import flags
-
-    f = flags.FLAGS
     try:
-        run(list(f.images) + list(argv[1:]), f.model_name, protocol=f.protocol,
-            server=f.server, signature=f.signature, version=f.version,
-            rest_format=f.rest_format, top_k=f.top_k, class_names=f.class_names,
-            export_dir=f.export_dir, channels=f.channels, out_dir=f.out_dir,
-            top_filters=f.top_filters, alpha=f.alpha, timeout=f.timeout)
-    except (ValueError, FileNotFoundError, ServingError) as e:
+        client.run(list(_IMAGES.value) + list(argv[1:]), _MODEL_NAME.value,
+                   protocol=_PROTOCOL.value, server=_SERVER.value, signature=_SIGNATURE.value,
+                   version=_VERSION.value, rest_format=_REST_FORMAT.value, top_k=_TOP_K.value,
+                   class_names=_CLASS_NAMES.value, export_dir=_EXPORT_DIR.value,
+                   channels=_CHANNELS.value, out_dir=_OUT_DIR.value,
+                   top_filters=_TOP_FILTERS.value, alpha=_ALPHA.value, timeout=_TIMEOUT.value)
+    except (ValueError, FileNotFoundError, client.ServingError) as e:
         sys.exit(f"serve_client: error: {e}")
 
 
 if __name__ == "__main__":
-    from absl import app, flags
-
-    _define_flags()
     flags.mark_flag_as_required("model_name")
     app.run(main)

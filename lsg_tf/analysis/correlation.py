@@ -11,6 +11,12 @@
   the highest mean activation on its images (m = 6 for ResNet20, 25 for AlexNet), and
 
       C_IC = 1 / (C (C-1) m²) · Σ_c Σ_{c' ≠ c} Σ_{k ∈ A_c} Σ_{k' ∈ A_c'} C[k, k']  (Table 2)
+
+  The paper calls ``C`` the correlation of filters without saying whether it is centred
+  (Pearson: each filter minus its mean weight) or not (cosine of the raw weights), nor whether
+  C_IC averages signed or absolute values. :data:`C_IC_VARIANTS` names the four readings and
+  :func:`inter_class_correlation_variants` computes them side by side; ``cosine`` (signed,
+  uncentred, the formula above read literally) is the one the verdicts use.
 """
 
 from __future__ import annotations
@@ -33,16 +39,29 @@ def last_conv_filters(model) -> np.ndarray:
     return kernel.reshape(-1, kernel.shape[-1]).T
 
 
-def filter_correlation(weights: np.ndarray) -> np.ndarray:
+C_IC_VARIANTS = {
+    "cosine": "signed cosine of the raw weights (uncentred); the literal reading, used by verdicts",
+    "abs_cosine": "absolute cosine of the raw weights: anti-aligned filters count as similar",
+    "pearson": "signed Pearson correlation (each filter centred on its mean weight)",
+    "abs_pearson": "absolute Pearson correlation",
+}
+"""The readings of the paper's C_IC, name -> definition (see the module docstring)."""
+
+
+def filter_correlation(weights: np.ndarray, centred: bool = False) -> np.ndarray:
     """Inner products of normalised filter weights, ``[K, K]`` float64.
 
     Args:
         weights: ``[K, D]``, one flattened filter per row. An all-zero filter (pruned or
             dead) has correlation 0 with every filter, itself included.
+        centred: subtract each filter's mean weight first (Pearson correlation); a constant
+            filter then counts as all-zero.
     """
     weights = np.asarray(weights, dtype=np.float64)
     if weights.ndim != 2:
         raise ValueError(f"filter weights must have shape [K, D], got shape {weights.shape}")
+    if centred:
+        weights = weights - weights.mean(axis=1, keepdims=True)
     norms = np.linalg.norm(weights, axis=1, keepdims=True)
     unit = np.divide(weights, norms, out=np.zeros_like(weights), where=norms > 0)
     return unit @ unit.T
@@ -89,14 +108,18 @@ def dominant_filters(features: np.ndarray, labels: np.ndarray, num_classes: int,
     return groups
 
 
-def inter_class_correlation(correlation: np.ndarray, groups: np.ndarray) -> float:
+def inter_class_correlation(correlation: np.ndarray, groups: np.ndarray,
+                            absolute: bool = False) -> float:
     """C_IC of Table 2: mean ``C[k, k']`` over k in A_c, k' in A_c', c != c'.
 
     Args:
         correlation: ``[K, K]`` filter correlation.
         groups: int ``[C, m]``, row c = A_c (:func:`dominant_filters`).
+        absolute: average ``|C[k, k']|`` instead.
     """
     correlation = np.asarray(correlation, dtype=np.float64)
+    if absolute:
+        correlation = np.abs(correlation)
     groups = np.asarray(groups)
     if groups.ndim != 2 or groups.shape[0] < 2:
         raise ValueError(f"groups must have shape [C, m] with C >= 2, got shape {groups.shape}")
@@ -109,6 +132,22 @@ def inter_class_correlation(correlation: np.ndarray, groups: np.ndarray) -> floa
             if c != c2:
                 total += correlation[np.ix_(groups[c], groups[c2])].sum()
     return float(total / (num_classes * (num_classes - 1) * m * m))
+
+
+def inter_class_correlation_variants(weights: np.ndarray, groups: np.ndarray) -> dict:
+    """C_IC under each reading of :data:`C_IC_VARIANTS`, ``{name: value}``.
+
+    Args:
+        weights: ``[K, D]`` filters (:func:`last_conv_filters`); groups: int ``[C, m]``.
+    """
+    cosine = filter_correlation(weights)
+    pearson = filter_correlation(weights, centred=True)
+    return {
+        "cosine": inter_class_correlation(cosine, groups),
+        "abs_cosine": inter_class_correlation(cosine, groups, absolute=True),
+        "pearson": inter_class_correlation(pearson, groups),
+        "abs_pearson": inter_class_correlation(pearson, groups, absolute=True),
+    }
 
 
 def filter_order(gate: np.ndarray) -> np.ndarray:

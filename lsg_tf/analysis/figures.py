@@ -1,4 +1,4 @@
-"""Figures of the analyses (paper Figs. 4-7 and 10). matplotlib is imported inside each function.
+"""Figures of the analyses (paper Figs. 4-8 and 10). matplotlib is imported inside each function.
 
 Every function takes plain arrays keyed by run name and returns a matplotlib figure; save it
 with :func:`lsg_tf.plots.save_figure` (atomic PNG).
@@ -31,6 +31,8 @@ def _class_ticks(ax, class_names, axis="both"):
 
 def gate_heatmaps(gates: Mapping[str, np.ndarray], class_names: Sequence[str]):
     """Fig. 4: one gate heatmap (classes x filters, values in [0, 1]) per run."""
+    from lsg_tf.gate import density
+
     plt = plots.pyplot()
     num_classes, num_filters = next(iter(gates.values())).shape
     width = min(16.0, max(6.0, 0.12 * num_filters + 2.5))
@@ -38,7 +40,7 @@ def gate_heatmaps(gates: Mapping[str, np.ndarray], class_names: Sequence[str]):
     for ax, (title, gate) in zip(axes[:, 0], gates.items()):
         image = ax.imshow(gate, aspect="auto", cmap="viridis", vmin=0, vmax=1,
                           interpolation="nearest")
-        ax.set_title(f"{title}: density {float(np.mean(gate)):.3f}", fontsize=9)
+        ax.set_title(f"{title}: density {float(density(gate)):.3f}", fontsize=9)
         _class_ticks(ax, class_names, "y")
         ax.set_xlabel("filter", fontsize=8)
         fig.colorbar(image, ax=ax, fraction=0.02, pad=0.01)
@@ -167,5 +169,39 @@ def cluster_panels(panels: Mapping[str, tuple[np.ndarray, np.ndarray]],
             ax.set_title(f"{run}: {label}", fontsize=8)
             _class_ticks(ax, class_names, "y")
             ax.set_xlabel("filter (grouped by gate)", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def localization_figure(rows, run_names):
+    """Paper Fig. 8: per class a row of image, then per run its best filter and CAM, then GT.
+
+    Args:
+        rows: ``(class_name, image [H, W, 1 or 3] uint8, target bool [H, W],
+            [(filter_seg, filter_index, cam_seg) per run])``.
+        run_names: run labels.
+    """
+    plt = plots.pyplot()
+    cols = 2 + 2 * len(run_names)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(1.9 * cols, 1.6 * len(rows) + 0.4),
+                             squeeze=False)
+    for r, (name, image, target, per_run) in enumerate(rows):
+        shown = image[..., 0] if image.shape[-1] == 1 else image
+        panels = [(shown, f"{name}", None)]
+        for run_name, (seg, k, cam) in zip(run_names, per_run):
+            panels.append((seg, f"{run_name} filter {k}", "filter"))
+            panels.append((cam, f"{run_name} CAM", "cam"))
+        panels.append((target, "ground truth", "gt"))
+        for c, (panel, title, kind) in enumerate(panels):
+            ax = axes[r, c]
+            if kind is None:
+                ax.imshow(panel, cmap="gray" if panel.ndim == 2 else None)
+            else:
+                ax.imshow(shown, cmap="gray" if shown.ndim == 2 else None)
+                ax.imshow(np.ma.masked_where(~panel, panel), cmap="autumn", alpha=0.55,
+                          vmin=0, vmax=1)
+            ax.set_title(title, fontsize=7)
+            ax.set_xticks([])
+            ax.set_yticks([])
     fig.tight_layout()
     return fig

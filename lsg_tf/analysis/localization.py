@@ -1,10 +1,10 @@
 """Localization with resized feature maps: one filter and CAM (paper section 4.4, appendix E).
 
-The evaluation data is a folder in the PASCAL-VOC layout (:func:`read_voc_folder`): photos,
-per-pixel class-index masks and the mask class names. Mask classes are mapped onto the
-model's classes (:data:`CIFAR10_FROM_MSRC` by default); every (image, mapped class present in
-its mask) pair is one evaluation item, scored against that class's binary mask with void
-pixels excluded.
+The evaluation data is a folder in the PASCAL-VOC layout (read by
+:func:`lsg_tf.data.voc.read_voc_folder`, re-exported here): photos, per-pixel class-index masks
+and the mask class names. Mask classes are mapped onto the model's classes
+(:data:`CIFAR10_FROM_MSRC` by default); every (image, mapped class present in its mask) pair is
+one evaluation item, scored against that class's binary mask with void pixels excluded.
 
 * One filter (E.1): filter ``k``'s feature map, bilinearly upsampled to the mask size, is
   segmented at ``>= t_k``, where ``t_k`` is the value of filter ``k``'s top ``top_fraction``
@@ -20,21 +20,28 @@ the top 30% and ``IoU > 0.3``: both are parameters.
 
 Images of any size are resized (bilinear, antialiased) to the model's input size for the
 forward pass and converted to its channel count (gray from RGB by ITU-R BT.601 luma
-``0.299 R + 0.587 G + 0.114 B``; RGB from gray by repetition).
+``0.299 R + 0.587 G + 0.114 B``; RGB from gray by repetition). Fig. 8 is drawn by
+:func:`lsg_tf.analysis.figures.localization_figure` from :func:`segmentations`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
 
 import numpy as np
 
 from lsg_tf import features
 
-VOID_INDEX = 255
-VOID_NAMES = ("void",)
+# The VOC-layout reader, re-exported: callers use ``loc.read_voc_folder`` and ``loc.VocData``.
+from lsg_tf.data.voc import (  # noqa: F401
+    VOID_INDEX,
+    VOID_NAMES,
+    VocData,
+    read_classes,
+    read_voc_folder,
+)
+
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
 # Mask class (MSRC-v2 / PASCAL VOC spelling) -> CIFAR-10 class.
@@ -53,113 +60,7 @@ PAPER_VARIANT = (0.2, 0.15)
 LATER_VARIANT = (0.3, 0.3)
 
 
-# ------------------------------------------------------------------------------------ data
-@dataclasses.dataclass
-class VocData:
-    """Photos and masks of a VOC-layout folder.
-
-    Attributes:
-        ids: image names (file stems), sorted.
-        images: uint8 arrays ``[H_i, W_i, 3]`` (or ``[H_i, W_i, 1]`` for gray files).
-        masks: uint8 class-index arrays ``[H_i, W_i]``, same size as the image.
-        class_names: mask class names; index = class index in the masks.
-        void_indices: mask indices ignored in IoU (255 and classes named "void").
-    """
-
-    ids: list
-    images: list
-    masks: list
-    class_names: list
-    void_indices: tuple
-
-
-def read_classes(path: str) -> list:
-    """Reads ``classes.txt``: one name per line (index = line number) or ``index name`` lines.
-
-    Raises:
-        FileNotFoundError: if the file is missing.
-        ValueError: on an empty file or inconsistent indices.
-    """
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path} is missing: a VOC folder needs classes.txt")
-    with open(path, encoding="utf-8") as f:
-        lines = [line.strip() for line in f if line.strip()]
-    if not lines:
-        raise ValueError(f"{path}: no class names; expected one name per line")
-    names = {}
-    for number, line in enumerate(lines):
-        head, _, rest = line.partition(" ")
-        if head.isdigit() and rest.strip():
-            index, name = int(head), rest.strip()
-        else:
-            index, name = number, line
-        if index in names:
-            raise ValueError(f"{path}: class index {index} appears twice")
-        names[index] = name
-    if sorted(names) != list(range(len(names))):
-        raise ValueError(f"{path}: class indices must be 0..{len(names) - 1}, got {sorted(names)}")
-    return [names[i] for i in range(len(names))]
-
-
-def read_voc_folder(voc_dir: str, max_images: int | None = None) -> VocData:
-    """Reads ``JPEGImages/*.jpg``, ``SegmentationClass/*.png`` and ``classes.txt``.
-
-    Masks are palette ("P") or gray ("L") PNGs whose pixel values are class indices; 255 and
-    classes named "void" are void. Only images with a mask are read (sorted by name).
-
-    Args:
-        voc_dir: the folder.
-        max_images: read at most this many images (the first ones by name).
-
-    Raises:
-        FileNotFoundError: missing folder, classes.txt or no image with a mask.
-        ValueError: a mask in another mode, of another size than its image, or with an index
-            outside the class list.
-    """
-    from PIL import Image
-
-    image_dir = os.path.join(voc_dir, "JPEGImages")
-    mask_dir = os.path.join(voc_dir, "SegmentationClass")
-    for folder in (image_dir, mask_dir):
-        if not os.path.isdir(folder):
-            raise FileNotFoundError(f"{folder} is missing: expected a VOC-layout folder")
-    class_names = read_classes(os.path.join(voc_dir, "classes.txt"))
-    void = tuple(sorted({VOID_INDEX} | {i for i, n in enumerate(class_names)
-                                        if n.lower() in VOID_NAMES}))
-    stems = sorted(os.path.splitext(n)[0] for n in os.listdir(mask_dir) if n.endswith(".png"))
-    stems = [s for s in stems if os.path.exists(os.path.join(image_dir, s + ".jpg"))]
-    if not stems:
-        raise FileNotFoundError(
-            f"{voc_dir}: no JPEGImages/NAME.jpg with a SegmentationClass/NAME.png")
-    if max_images is not None:
-        if max_images < 1:
-            raise ValueError(f"max_images must be >= 1, got {max_images!r}")
-        stems = stems[:max_images]
-    images, masks = [], []
-    for stem in stems:
-        mask_path = os.path.join(mask_dir, stem + ".png")
-        with Image.open(mask_path) as mask_file:
-            if mask_file.mode not in ("P", "L"):
-                raise ValueError(f"{mask_path}: mode {mask_file.mode!r}; expected a palette "
-                                 "('P') or gray ('L') PNG of class indices")
-            mask = np.array(mask_file)  # uint8 class indices
-        with Image.open(os.path.join(image_dir, stem + ".jpg")) as image_file:
-            image = np.array(image_file.convert("L" if image_file.mode == "L" else "RGB"))
-        if image.ndim == 2:
-            image = image[..., None]
-        if image.shape[:2] != mask.shape:
-            raise ValueError(f"{mask_path}: mask size {mask.shape} differs from its image "
-                             f"{image.shape[:2]}")
-        bad = np.setdiff1d(np.unique(mask), np.array(list(range(len(class_names))) + [VOID_INDEX]))
-        if bad.size:
-            raise ValueError(f"{mask_path}: class indices {bad.tolist()} outside 0.."
-                             f"{len(class_names) - 1} and {VOID_INDEX} (classes.txt)")
-        images.append(image)
-        masks.append(mask)
-    return VocData(ids=stems, images=images, masks=masks, class_names=class_names,
-                   void_indices=void)
-
-
+# ----------------------------------------------------------------------------------- items
 @dataclasses.dataclass
 class Item:
     """One evaluation item: an image and one mapped class present in its mask.
@@ -526,7 +427,7 @@ def localize(model, data: VocData, items, model_class_names, variants=(PAPER_VAR
     return results
 
 
-# ------------------------------------------------------------------------------- figure
+# ------------------------------------------------------------------ figure (segmentations)
 def segmentations(model, maps: np.ndarray, item: Item, filter_index: int,
                   filter_threshold: float, top_fraction: float):
     """Bool ``[H, W]`` masks of one item: the filter's segmentation and the CAM's."""
@@ -535,42 +436,6 @@ def segmentations(model, maps: np.ndarray, item: Item, filter_index: int,
     cam = upsample(class_activation_map(maps[item.image], np.asarray(model.classifier.kernel),
                                         item.model_class)[..., None], size)[..., 0]
     return one >= filter_threshold, cam >= top_threshold(cam, top_fraction)
-
-
-def localization_figure(rows, run_names):
-    """Paper Fig. 8: per class a row of image, then per run its best filter and CAM, then GT.
-
-    Args:
-        rows: ``(class_name, image [H, W, 1 or 3] uint8, target bool [H, W],
-            [(filter_seg, filter_index, cam_seg) per run])``.
-        run_names: run labels.
-    """
-    from lsg_tf.plots import pyplot
-
-    plt = pyplot()
-    cols = 2 + 2 * len(run_names)
-    fig, axes = plt.subplots(len(rows), cols, figsize=(1.9 * cols, 1.6 * len(rows) + 0.4),
-                             squeeze=False)
-    for r, (name, image, target, per_run) in enumerate(rows):
-        shown = image[..., 0] if image.shape[-1] == 1 else image
-        panels = [(shown, f"{name}", None)]
-        for run_name, (seg, k, cam) in zip(run_names, per_run):
-            panels.append((seg, f"{run_name} filter {k}", "filter"))
-            panels.append((cam, f"{run_name} CAM", "cam"))
-        panels.append((target, "ground truth", "gt"))
-        for c, (panel, title, kind) in enumerate(panels):
-            ax = axes[r, c]
-            if kind is None:
-                ax.imshow(panel, cmap="gray" if panel.ndim == 2 else None)
-            else:
-                ax.imshow(shown, cmap="gray" if shown.ndim == 2 else None)
-                ax.imshow(np.ma.masked_where(~panel, panel), cmap="autumn", alpha=0.55,
-                          vmin=0, vmax=1)
-            ax.set_title(title, fontsize=7)
-            ax.set_xticks([])
-            ax.set_yticks([])
-    fig.tight_layout()
-    return fig
 
 
 def _bar(iterable, progress):

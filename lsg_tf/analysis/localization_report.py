@@ -7,33 +7,21 @@ Python (the reproduction pipeline calls it) and reads no flags.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 
 import numpy as np
 
 from lsg_tf.analysis import localization as loc
+from lsg_tf.analysis.figures import localization_figure
+from lsg_tf.data.voc import read_voc_folder
 from lsg_tf.plots import save_figure
-from lsg_tf.run_io import read_run, write_json, write_text
+from lsg_tf import load_model
+from lsg_tf.formatting import MISSING, fmt
+from lsg_tf.run_io import jsonable, read_run, write_json, write_text
 
 MARKDOWN_FILE = "localization.md"
 JSON_FILE = "localization.json"
 FIGURE_FILE = "localization.png"
-
-
-def _fmt(value, digits=3):
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) \
-        else f"{value:.{digits}f}"
-
-
-def _jsonable(value):
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 def _table(results, names):
@@ -49,14 +37,14 @@ def _table(results, names):
         row = [cam_row.name, str(cam_row.count)]
         for r in results:
             one, cam = r.one_filter.per_class[j], r.cam.per_class[j]
-            row += [_fmt(one.avg_iou), _fmt(one.ap), str(one.count), _fmt(cam.avg_iou),
-                    _fmt(cam.ap)]
+            row += [fmt(one.avg_iou, 3), fmt(one.ap, 3), str(one.count), fmt(cam.avg_iou, 3),
+                    fmt(cam.ap, 3)]
         lines.append("| " + " | ".join(row) + " |")
     row = ["**total**", str(first.num_items)]
     for r in results:
-        row += [f"**{_fmt(r.one_filter.avg_iou)}**", f"**{_fmt(r.one_filter.ap)}**",
-                str(len(r.one_filter.filter_class)), f"**{_fmt(r.cam.avg_iou)}**",
-                f"**{_fmt(r.cam.ap)}**"]
+        row += [f"**{fmt(r.one_filter.avg_iou, 3)}**", f"**{fmt(r.one_filter.ap, 3)}**",
+                str(len(r.one_filter.filter_class)), f"**{fmt(r.cam.avg_iou, 3)}**",
+                f"**{fmt(r.cam.ap, 3)}**"]
     lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -76,15 +64,15 @@ def write_markdown(path, command, names, runs_info, per_variant, data_info, note
             "Runs: " + "; ".join(
                 f"{n} = {i['model']} scheme {i['scheme']} on {i['dataset']} "
                 f"({i['train_subset'] or 'all'} training images, {i['epochs']} epochs), "
-                f"test accuracy {_fmt(i['accuracy'], 4)}, top-1 accuracy on the evaluated "
-                f"photos' labelled classes {_fmt(i['item_accuracy'], 3)}"
+                f"test accuracy {fmt(i['accuracy'], 4)}, top-1 accuracy on the evaluated "
+                f"photos' labelled classes {fmt(i['item_accuracy'], 3)}"
                 for n, i in zip(names, runs_info)) + ".", "",
             "One filter (appendix E.1): each filter is segmented at its top fraction over all "
             "pixels of all evaluation images (one threshold per filter), assigned to the class "
-            "of its highest AP; a class's columns average its filters (#filters; – if none), "
-            "total = mean over all filters. CAM (E.2): Σ_k W[k, c] F_k for the item's class, "
-            "segmented at the top fraction of its own values; per class over its items, total "
-            "over all items.", ""]
+            "of its highest AP; a class's columns average its filters "
+            f"(#filters; {MISSING} if none), total = mean over all filters. CAM (E.2): "
+            "Σ_k W[k, c] F_k for the item's class, segmented at the top fraction of its own "
+            "values; per class over its items, total over all items.", ""]
     if notes:
         text += ["## Notes", ""]
         for note in notes:
@@ -109,7 +97,7 @@ def localization_report(run_dirs, names, voc_dir: str, out_dir: str, command: st
 
     Args:
         run_dirs: finished run folders; ``names`` their labels.
-        voc_dir: a VOC-layout folder (:func:`lsg_tf.analysis.localization.read_voc_folder`).
+        voc_dir: a VOC-layout folder (:func:`lsg_tf.data.voc.read_voc_folder`).
         class_map: mask class -> model class (default MSRC/VOC -> CIFAR-10).
         variants: (top_fraction, iou_threshold) pairs.
 
@@ -119,13 +107,13 @@ def localization_report(run_dirs, names, voc_dir: str, out_dir: str, command: st
     if len(names) != len(run_dirs):
         raise ValueError(f"names has {len(names)} labels for {len(run_dirs)} runs")
     class_map = dict(class_map) if class_map else dict(loc.CIFAR10_FROM_MSRC)
-    data = loc.read_voc_folder(voc_dir)
+    data = read_voc_folder(voc_dir)
     os.makedirs(out_dir, exist_ok=True)
     per_run, runs_info, figure_inputs = [], [], []
     items = None
     for run_dir, name in zip(run_dirs, names):
         run = read_run(run_dir)
-        model = run.load_model()
+        model = load_model(run.model_path)
         class_names = model.class_names or run.metrics.get("class_names")
         if not class_names:
             raise ValueError(f"{run_dir}: the model has no class names; cannot map mask classes")
@@ -153,11 +141,11 @@ def localization_report(run_dirs, names, voc_dir: str, out_dir: str, command: st
                  "num_folder_images": len(data.ids), "class_map": class_map}
     write_markdown(os.path.join(out_dir, MARKDOWN_FILE), command, names, runs_info,
                    per_variant, data_info, notes)
-    document = _jsonable({
+    document = jsonable({
         "command": command, "data": data_info, "runs": runs_info, "notes": list(notes),
         "variants": [{"top_fraction": v[0].top_fraction, "iou_threshold": v[0].iou_threshold,
                       "runs": {n: dataclasses.asdict(r) for n, r in zip(names, v)}}
-                     for v in per_variant]})
+                     for v in per_variant]}, finite=True)
     # Figure: per class its first item.
     rows = []
     for cls in first.cam.per_class:
@@ -177,6 +165,6 @@ def localization_report(run_dirs, names, voc_dir: str, out_dir: str, command: st
                                          result.top_fraction)
             per.append((seg, k, cam))
         rows.append((cls.name, data.images[item.image], item.target & item.valid, per))
-    save_figure(loc.localization_figure(rows, names), os.path.join(out_dir, FIGURE_FILE))
+    save_figure(localization_figure(rows, names), os.path.join(out_dir, FIGURE_FILE))
     write_json(os.path.join(out_dir, JSON_FILE), document)  # last: marks a complete report
     return document

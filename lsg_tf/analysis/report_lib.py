@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import re
 import sys
@@ -21,27 +20,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from lsg_tf.analysis import (clusters, correlation, filters_per_class, head, masking, metrics,
-                             mis, phi, similarity)
+from lsg_tf.analysis import (clusters, correlation, filters_per_class, head, markdown, masking,
+                             metrics, mis, phi, similarity)
+from lsg_tf.analysis.markdown import FIGURES, PAPER_TABLE1, PAPER_TABLE2  # noqa: F401  (API)
+from lsg_tf.run_io import jsonable
 
-# The paper's published numbers (CIFAR-10 ResNet20, 150 epochs on the full training set).
-PAPER_TABLE1 = {
-    "paper LSG ResNet20": {"accuracy": 0.9062, "cross_entropy": 6.9762, "l1_norm": 0.1742,
-                           "phi": 0.2203},
-    "paper STD ResNet20": {"accuracy": 0.9046, "cross_entropy": 6.8657, "l1_norm": 0.4757,
-                           "phi": 0.8234},
-}
-PAPER_TABLE2 = {"paper STD ResNet20": 0.1648, "paper LSG ResNet20": 0.1022,
-                "paper STD AlexNet": 0.1224, "paper LSG AlexNet": 0.0684}
 REPORT_FILE = "report.md"
 JSON_FILE = "report.json"
-FIGURES = {
-    "gates": "gates.png",
-    "masking": "masking.png",
-    "similarity": "similarity.png",
-    "correlation": "correlation.png",
-    "clusters": "clusters.png",
-}
 # Training settings worth showing (paths are left out: the report must not name machines).
 _CONFIG_KEYS = ("dataset", "model", "scheme", "epochs", "batch_size", "train_subset",
                 "test_subset", "optimizer", "learning_rate", "lr_schedule", "weight_decay",
@@ -268,7 +253,7 @@ def analyse_runs(run_dirs: Sequence[str], names: Sequence[str] | None = None,
         ValueError: no run, names of the wrong count or repeated, runs on different datasets.
         FileNotFoundError: a run folder is incomplete.
     """
-    from lsg_tf import run_io
+    from lsg_tf import load_model, run_io
 
     if not run_dirs:
         raise ValueError("need at least one run folder (--run)")
@@ -293,7 +278,7 @@ def analyse_runs(run_dirs: Sequence[str], names: Sequence[str] | None = None,
     analyses = []
     for index, (run, name) in enumerate(zip(runs, names)):
         log(f"[{index + 1}/{len(runs)}] {name} ({run.scheme})")
-        model = run.load_model()
+        model = load_model(run.model_path)
         gate_trained = run.scheme != "std"  # an STD run never uses its gate, fixed or not
         result = analyse_model(model, test, run.gate, gate_trained, options, name, log)
         result.scheme = run.scheme
@@ -316,14 +301,14 @@ def report_json(report: Report, command: str = "") -> dict:
                               "fraction_above": run.redundancy}
         runs.append(item)
     spec = {k: v for k, v in report.data.spec.items() if k not in ("data_dir", "cache_dir")}
-    return _finite({
+    return jsonable({
         "command": command,
         "data": {**spec, "num_images": int(len(report.data.labels)),
                  "class_names": list(report.data.class_names)},
         "options": dataclasses.asdict(report.options),
         "paper": {"table1": PAPER_TABLE1, "table2_c_ic": PAPER_TABLE2},
         "runs": runs,
-    })
+    }, finite=True, significant=6)
 
 
 def dump_json(data: dict) -> str:
@@ -341,7 +326,6 @@ def write_report(report: Report, out_dir: str, command: str = "") -> dict:
         ``{"report": path, "json": path, <figure key>: path, ...}``.
     """
     from lsg_tf import plots, run_io
-    from lsg_tf.analysis import markdown
 
     os.makedirs(out_dir, exist_ok=True)
     paths = {"report": os.path.join(out_dir, REPORT_FILE),
@@ -388,20 +372,6 @@ def _centres_by_gate_row(run: RunAnalysis) -> np.ndarray:
     centres = np.zeros_like(run.clusters.centres)
     centres[run.clusters.gate_row] = run.clusters.centres
     return centres
-
-
-def _finite(value):
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _finite(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return float(f"{value:.6g}") if math.isfinite(value) else None
-    return value
 
 
 def _public_config(config: dict) -> dict:

@@ -9,6 +9,8 @@ The only package of lsg_tf that imports the Adversarial Robustness Toolbox (ART)
   random permutation of the classes without fixed points.
 * :mod:`~lsg_tf.robustness.pixel`: ART's one-pixel attack (Su et al., 2019) with a
   configurable differential-evolution budget.
+* :mod:`~lsg_tf.robustness.batched_pixel`: the same attack with differential evolution run for
+  many images at once (one model call per generation for all images, early-stopped per image).
 * :mod:`~lsg_tf.robustness.local_search`: the local-search attack of Narodytska &
   Kasiviswanathan (2016) as an ART ``EvasionAttack``.
 * :mod:`~lsg_tf.robustness.black_box`: runs a black-box attack image by image on correctly
@@ -18,7 +20,7 @@ The only package of lsg_tf that imports the Adversarial Robustness Toolbox (ART)
 * :mod:`~lsg_tf.robustness.protocol`: the detection protocol of Table 4 (training sizes per
   class, held-out test set, repeated with different seeds).
 * :mod:`~lsg_tf.robustness.evaluate`: evaluates several runs on the same images and targets.
-* :mod:`~lsg_tf.robustness.report`: Markdown, JSON and figures from an evaluation.
+* :mod:`~lsg_tf.robustness.attack_report`: Markdown, JSON and figures from an evaluation.
 """
 
 import warnings

@@ -10,7 +10,7 @@ for each run:
 * the one-pixel and local-search attacks on correctly classified images (Table 5).
 
 It returns plain numbers (JSON-ready) plus, under each run's ``"arrays"`` key, the example
-images and ROC curves that :mod:`lsg_tf.robustness.report` draws.
+images and ROC curves that :mod:`lsg_tf.robustness.attack_report` draws.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ import time
 
 import numpy as np
 
-from lsg_tf import data, features, run_io
-from lsg_tf.robustness import art_wrapper, black_box, detector, local_search, pgd, pixel
+from lsg_tf import data, features, load_model, run_io
+from lsg_tf.robustness import (art_wrapper, batched_pixel, black_box, detector, local_search,
+                               pgd)
 from lsg_tf.robustness.protocol import DetectionProtocol, run_detection, sample_pool
 
 ATTACKS = ("pgd", "pixel", "local_search")
@@ -294,7 +295,7 @@ def evaluate_runs(run_dirs: list[str], config: AttackEvalConfig = AttackEvalConf
 def _evaluate_run(run, config, splits, pool_x, pool_y, targets, pixel_index, search_index,
                   accuracy_index, progress) -> dict:
     tag = run.name
-    model = run.load_model()
+    model = load_model(run.model_path)
     expected = (tuple(splits.image_shape), splits.num_classes)
     found = (tuple(model.backbone.input_shape[1:]), model.num_classes)
     if found != expected:
@@ -352,7 +353,7 @@ def _evaluate_run(run, config, splits, pool_x, pool_y, targets, pixel_index, sea
     black_boxes = []
     if "pixel" in config.attacks:
         c = config.pixel
-        black_boxes.append(("pixel", pixel_index, lambda clf: pixel.make_pixel_attack(
+        black_boxes.append(("pixel", pixel_index, lambda clf: batched_pixel.make_batched_pixel_attack(
             clf, pixels=c.pixels, max_iter=c.max_iter, population=c.population,
             seed=config.seed)))
     if "local_search" in config.attacks:

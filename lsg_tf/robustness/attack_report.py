@@ -9,56 +9,30 @@ functions.
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
 
-from lsg_tf import run_io
+from lsg_tf import paper, run_io
+from lsg_tf.formatting import fmt, percent
 
 MARKDOWN_FILE = "attack_eval.md"
 JSON_FILE = "attack_eval.json"
 EXAMPLES_FIGURE = "attack_eval_examples.png"
 ROC_FIGURE = "attack_eval_roc.png"
 
-# The paper's numbers (ResNet20 on CIFAR-10): Table 4 (100/500/1000 images per class) and the
-# rows of Table 5 present in the paper.
-PAPER_TABLE4 = {"STD": (72.86, 80.77, 83.64), "LSG": (77.39, 85.01, 86.93)}
-PAPER_TABLE5 = {"No Attack: accuracy": ("88.03%", "88.85%"),
-                "Single Pixel Attack: success rate": ("14.00%", "2.00%"),
-                "Local Search Attack: success rate": ("15.00%", "2.00%")}
-
 ATTACK_TITLES = {"pgd": "targeted PGD", "pixel": "one-pixel", "local_search": "local search"}
 
-
-def _clean(value):
-    """JSON-ready copy: no arrays key, NaN -> None, numpy -> Python."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items() if k != "arrays"}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _clean(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+# The rows of the paper's Table 5 (lsg_tf.paper.TABLE5), as the paper names them.
+_PAPER_TABLE5_ROWS = (("No Attack: accuracy", "clean_accuracy"),
+                      ("Single Pixel Attack: success rate", "pixel"),
+                      ("Local Search Attack: success rate", "local_search"))
 
 
 def results_to_json(results: dict) -> dict:
-    """The JSON-serialisable part of ``results`` (example images and ROC curves dropped)."""
-    return _clean(results)
-
-
-def _pct(value, digits=2):
-    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else \
-        f"{100 * value:.{digits}f}%"
-
-
-def _num(value, fmt):
-    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else \
-        format(value, fmt)
+    """The JSON-serialisable part of ``results`` (example images and ROC curves dropped;
+    NaN -> None, numpy -> Python)."""
+    return run_io.jsonable(results, finite=True, str_keys=False, drop=("arrays",))
 
 
 def _common_success(runs: list[dict], attack: str):
@@ -76,9 +50,15 @@ def _common_success(runs: list[dict], attack: str):
 def markdown(results: dict, command: str | None = None) -> str:
     """The report as Markdown (see the module docstring)."""
     runs = results["runs"]
-    cfg = results["config"]
+    lines = (_introduction(results, command) + _sizes(results) + _table4(runs)
+             + _table5(runs) + _black_box_cost(runs) + _pgd(runs) + _figures(runs))
+    return "\n".join(lines) + "\n"
+
+
+def _introduction(results: dict, command: str | None) -> list:
+    """Title, data, the runs and the command."""
+    runs = results["runs"]
     d = results["data"]
-    labels = [r["label"] for r in runs]
     lines = ["# Adversarial detection and black-box attacks: STD vs LSG", ""]
     h, w, c = d["image_shape"]
     lines += [
@@ -95,11 +75,19 @@ def markdown(results: dict, command: str | None = None) -> str:
               "|---|---|---|---|---|"]
     for r in runs:
         lines.append(f"| {r['name']} | {r['label']} | {r['scheme']} | "
-                     f"{_num(r.get('run_test_accuracy'), '.4f')} | "
-                     f"{_num(r.get('gate_density'), '.3f')} |")
+                     f"{fmt(r.get('run_test_accuracy'), 4)} | "
+                     f"{fmt(r.get('gate_density'), 3)} |")
     if command:
         lines += ["", "Command:", "", f"    {command}"]
-    lines += ["", "## Sizes", ""]
+    return lines
+
+
+def _sizes(results: dict) -> list:
+    """The sample sizes and settings of every attack, and the wall time."""
+    runs = results["runs"]
+    cfg = results["config"]
+    d = results["data"]
+    lines = ["", "## Sizes", ""]
     lines.append(f"- Clean accuracy: {d['accuracy_images']} test images.")
     if "pgd" in runs[0]:
         p = cfg["pgd"]
@@ -114,11 +102,13 @@ def markdown(results: dict, command: str | None = None) -> str:
             f"of {', '.join(str(n) for n in det['train_per_class'])} images per class (+ their "
             f"PGD versions), test set {det['test_per_class']} per class (+ PGD versions), "
             f"{det['repeats']} repeats with different splits and seeds, drawn from a pool of "
-            f"{det['pool_size_per_class']} images per class. The paper: 100/500/1000 per "
+            f"{det['pool_size_per_class']} images per class. The paper: "
+            f"{'/'.join(str(n) for n in paper.TABLE4_SIZES)} per "
             f"class, test 100 per class, 5 repeats.")
     if "pixel" in runs[0]:
         p = cfg["pixel"]
-        lines.append(f"- One-pixel attack (ART PixelAttack, differential evolution, untargeted): "
+        lines.append(f"- One-pixel attack (ART PixelAttack's encoding and success test, differential "
+                     f"evolution with repeated candidates scored once, untargeted): "
                      f"{d['pixel_images']} test images, {p['pixels']} pixel(s), population "
                      f"{p['population']}, {p['max_iter']} generations (Su et al.: 400, 100).")
     if "local_search" in runs[0]:
@@ -134,92 +124,117 @@ def markdown(results: dict, command: str | None = None) -> str:
     lines.append(f"- Wall time: {results['wall_time_seconds']:.0f} s in total ("
                  + ", ".join(f"{r['name']} {r['seconds']['total']:.0f} s" for r in runs)
                  + "), on a shared 2-core CPU.")
+    return lines
 
-    if "detection" in runs[0]:
-        sizes = runs[0]["detection"]["train_per_class"]
-        lines += ["", "## Table 4: detection AUC (%)", "",
-                  f"Mean ± std over {runs[0]['detection']['repeats']} repeats.", "",
-                  "| training images per class | " + " | ".join(str(n) for n in sizes) + " |",
-                  "|---|" + "---|" * len(sizes)]
+
+def _table4(runs: list) -> list:
+    """Detection AUC per training size, the paper's, and each run minus the STD run."""
+    if "detection" not in runs[0]:
+        return []
+    sizes = runs[0]["detection"]["train_per_class"]
+    lines = ["", "## Table 4: detection AUC (%)", "",
+             f"Mean ± std over {runs[0]['detection']['repeats']} repeats.", "",
+             "| training images per class | " + " | ".join(str(n) for n in sizes) + " |",
+             "|---|" + "---|" * len(sizes)]
+    for r in runs:
+        det = r["detection"]
+        cells = [f"{100 * _get(det['mean_auc'], n):.2f} ± {100 * _get(det['std_auc'], n):.2f}"
+                 for n in sizes]
+        lines.append(f"| {r['label']} | " + " | ".join(cells) + " |")
+    lines += ["", f"Paper (CIFAR-10, {' / '.join(str(n) for n in paper.TABLE4_SIZES)} per "
+              "class): STD " + " / ".join(f"{v:.2f}" for v in paper.TABLE4_AUC[paper.STD])
+              + ", LSG " + " / ".join(f"{v:.2f}" for v in paper.TABLE4_AUC[paper.LSG]) + "."]
+    baseline = next((r for r in runs if r["scheme"] == "std"), None)
+    if baseline is not None:
         for r in runs:
-            det = r["detection"]
-            cells = [f"{100 * _get(det['mean_auc'], n):.2f} ± {100 * _get(det['std_auc'], n):.2f}"
-                     for n in sizes]
-            lines.append(f"| {r['label']} | " + " | ".join(cells) + " |")
-        lines += ["", "Paper (CIFAR-10, 100 / 500 / 1000 per class): STD "
-                  + " / ".join(f"{v:.2f}" for v in PAPER_TABLE4["STD"]) + ", LSG "
-                  + " / ".join(f"{v:.2f}" for v in PAPER_TABLE4["LSG"]) + "."]
-        baseline = next((r for r in runs if r["scheme"] == "std"), None)
-        if baseline is not None:
-            for r in runs:
-                if r is baseline:
-                    continue
-                diffs = [100 * (_get(r["detection"]["mean_auc"], n)
-                                - _get(baseline["detection"]["mean_auc"], n)) for n in sizes]
-                lines.append(f"{r['label']} minus {baseline['label']}: "
-                             + ", ".join(f"{v:+.2f}" for v in diffs) + " AUC points.")
+            if r is baseline:
+                continue
+            diffs = [100 * (_get(r["detection"]["mean_auc"], n)
+                            - _get(baseline["detection"]["mean_auc"], n)) for n in sizes]
+            lines.append(f"{r['label']} minus {baseline['label']}: "
+                         + ", ".join(f"{v:+.2f}" for v in diffs) + " AUC points.")
+    return lines
 
-    lines += ["", "## Table 5: black-box attacks", "",
-              "| Attack | Metric | " + " | ".join(labels) + " |",
-              "|---|---|" + "---|" * len(runs)]
+
+def _table5(runs: list) -> list:
+    """Clean accuracy and black-box success rates, the paper's, and on the common images."""
+    labels = [r["label"] for r in runs]
+    lines = ["", "## Table 5: black-box attacks", "",
+             "| Attack | Metric | " + " | ".join(labels) + " |",
+             "|---|---|" + "---|" * len(runs)]
     lines.append("| No Attack | Accuracy | "
-                 + " | ".join(_pct(r["clean_accuracy"]) for r in runs) + " |")
+                 + " | ".join(percent(r["clean_accuracy"]) for r in runs) + " |")
     for attack, title in (("pixel", "Single Pixel Attack"),
                           ("local_search", "Local Search Attack")):
         if attack in runs[0]:
-            cells = [f"{_pct(r[attack]['success_rate'])} ({r[attack]['successes']}/"
+            cells = [f"{percent(r[attack]['success_rate'])} ({r[attack]['successes']}/"
                      f"{r[attack]['attempts']})" for r in runs]
             lines.append(f"| {title} | Attack Success Rate | " + " | ".join(cells) + " |")
-    lines += ["", "Paper (CIFAR-10, STD / LSG): "
-              + "; ".join(f"{k} {v[0]} / {v[1]}" for k, v in PAPER_TABLE5.items()) + "."]
+    lines += ["", "Paper (CIFAR-10, STD / LSG): " + "; ".join(
+        f"{row} {paper.TABLE5[paper.STD][key]:.2f}% / {paper.TABLE5[paper.LSG][key]:.2f}%"
+        for row, key in _PAPER_TABLE5_ROWS) + "."]
     for attack in ("pixel", "local_search"):
         common = _common_success(runs, attack) if attack in runs[0] else None
         if common:
             n, rates = common
             lines.append(f"On the {n} {ATTACK_TITLES[attack]} images that every run classifies "
-                         f"correctly: " + ", ".join(f"{lab} {_pct(v)}"
+                         f"correctly: " + ", ".join(f"{lab} {percent(v)}"
                                                     for lab, v in zip(labels, rates)) + ".")
+    return lines
 
-    if any(a in runs[0] for a in ("pixel", "local_search")):
-        lines += ["", "## Black-box attack cost", "",
-                  "| run | attack | attempts | successes | success rate | mean queries "
-                  "| mean queries (successes) | s / image | changed pixels (successes) |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        for r in runs:
-            for attack in ("pixel", "local_search"):
-                if attack not in r:
-                    continue
-                a = r[attack]
-                lines.append(
-                    f"| {r['label']} | {ATTACK_TITLES[attack]} | {a['attempts']} | "
-                    f"{a['successes']} | {_pct(a['success_rate'])} | "
-                    f"{_num(a['mean_queries'], '.0f')} | "
-                    f"{_num(a['mean_queries_successful'], '.0f')} | "
-                    f"{_num(a['seconds_per_image'], '.2f')} | "
-                    f"{_num(a['mean_changed_pixels_successful'], '.1f')} |")
 
-    if "pgd" in runs[0]:
-        lines += ["", "## Targeted PGD", "",
-                  "| run | images | clean accuracy | target reached | target reached (correct "
-                  "images) | label changed | mean ‖δ‖∞ | s / image |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for r in runs:
-            p = r["pgd"]
-            lines.append(f"| {r['label']} | {p['images']} | {_pct(p['clean_accuracy_on_pool'])} "
-                         f"| {_pct(p['target_hit_rate'])} | {_pct(p['target_hit_rate_correct'])}"
-                         f" | {_pct(p['label_changed_rate'])} | {p['mean_linf']:.3f} | "
-                         f"{p['seconds_per_image']:.3f} |")
+def _black_box_cost(runs: list) -> list:
+    """Attempts, successes, queries, time and changed pixels of each black-box attack."""
+    if not any(a in runs[0] for a in ("pixel", "local_search")):
+        return []
+    lines = ["", "## Black-box attack cost", "",
+             "| run | attack | attempts | successes | success rate | mean queries "
+             "| mean queries (successes) | s / image | changed pixels (successes) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        for attack in ("pixel", "local_search"):
+            if attack not in r:
+                continue
+            a = r[attack]
+            lines.append(
+                f"| {r['label']} | {ATTACK_TITLES[attack]} | {a['attempts']} | "
+                f"{a['successes']} | {percent(a['success_rate'])} | "
+                f"{fmt(a['mean_queries'], 0)} | "
+                f"{fmt(a['mean_queries_successful'], 0)} | "
+                f"{fmt(a['seconds_per_image'], 2)} | "
+                f"{fmt(a['mean_changed_pixels_successful'], 1)} |")
+    return lines
 
-    lines += ["", "## Figures", "",
-              f"![adversarial examples]({EXAMPLES_FIGURE})", "",
-              "Clean / adversarial pairs per run and attack: successes first (red title: the "
-              "predicted class after the attack; for PGD, the target was reached), then failures "
-              "(✗), then images not attacked because the model misclassifies them. Circles mark "
-              "the pixels the black-box attacks changed.", ""]
+
+def _pgd(runs: list) -> list:
+    """Targeted PGD: how often the target was reached and at what cost."""
+    if "pgd" not in runs[0]:
+        return []
+    lines = ["", "## Targeted PGD", "",
+             "| run | images | clean accuracy | target reached | target reached (correct "
+             "images) | label changed | mean ‖δ‖∞ | s / image |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        p = r["pgd"]
+        lines.append(f"| {r['label']} | {p['images']} | {percent(p['clean_accuracy_on_pool'])} "
+                     f"| {percent(p['target_hit_rate'])} | "
+                     f"{percent(p['target_hit_rate_correct'])}"
+                     f" | {percent(p['label_changed_rate'])} | {p['mean_linf']:.3f} | "
+                     f"{p['seconds_per_image']:.3f} |")
+    return lines
+
+
+def _figures(runs: list) -> list:
+    lines = ["", "## Figures", "",
+             f"![adversarial examples]({EXAMPLES_FIGURE})", "",
+             "Clean / adversarial pairs per run and attack: successes first (red title: the "
+             "predicted class after the attack; for PGD, the target was reached), then failures "
+             "(✗), then images not attacked because the model misclassifies them. Circles mark "
+             "the pixels the black-box attacks changed.", ""]
     if "detection" in runs[0]:
         lines += [f"![ROC curves]({ROC_FIGURE})", "",
                   "ROC curves of the detector, first repeat, per training size.", ""]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _get(mapping, size):

@@ -14,18 +14,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lsg_tf import backbones, data, distribute, lr_schedules, recipes, run_io
+from lsg_tf import (backbones, choices, data, distribute, load_model, lr_schedules, recipes,
+                    run_io)
 from lsg_tf import gate as gate_lib
 from lsg_tf.callbacks import GateImageLogger, RunRecorder, StopOnNonFiniteLoss
 from lsg_tf.model import LSGModel
 from lsg_tf.schedule import Schedule
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
-GATE_OPTIMIZERS = ("same", "sgd", "adam")
-LR_SCHEDULES = ("constant", "step", "cosine", "onecycle")
+from lsg_tf.choices import GATE_OPTIMIZERS, LR_SCHEDULES, OPTIMIZERS
 # Settings that may change when a run is resumed; anything else must match.
-_RESUMABLE_FIELDS = ("output_dir", "epochs", "verbose", "cache_dir", "data_dir", "strategy",
-                     "num_cpu_replicas", "export_dir", "export_name", "validation_freq")
+_FIELDS_ALLOWED_TO_CHANGE_ON_RESUME = (
+    "output_dir", "epochs", "verbose", "cache_dir", "data_dir", "strategy", "num_cpu_replicas",
+    "export_dir", "export_name", "validation_freq")
 
 
 @dataclasses.dataclass
@@ -92,7 +92,7 @@ class TrainConfig:
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("gate_optimizer", self.gate_optimizer, GATE_OPTIMIZERS)
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        _check_choice("strategy", self.strategy, distribute.STRATEGIES)
+        _check_choice("strategy", self.strategy, choices.STRATEGIES)
         for name in ("epochs", "batch_size", "validation_freq", "num_cpu_replicas"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
@@ -107,8 +107,8 @@ class TrainConfig:
             raise ValueError(
                 f"lr_warmup_fraction must be in [0, 1), got {self.lr_warmup_fraction!r}")
         _check_choice("weight_decay_scope", self.weight_decay_scope,
-                      backbones.WEIGHT_DECAY_SCOPES)
-        _check_choice("initializer", self.initializer, backbones.INITIALIZERS)
+                      choices.WEIGHT_DECAY_SCOPES)
+        _check_choice("initializer", self.initializer, choices.INITIALIZERS)
         if self.validation_size is not None and self.validation_size < 1:
             raise ValueError(f"validation_size must be >= 1, got {self.validation_size!r}")
         gate_lib.check_sparsity_form(self.sparsity_form)
@@ -144,7 +144,8 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
     if finished is not None:
         print(f"{run_dir} is already finished ({finished['epochs']} epochs): nothing to train")
         if config.export_dir and is_chief and not _exported_to(finished, config.export_dir):
-            finished["export"] = _export(run_io.read_run(run_dir).load_model(), config, run_dir)
+            model = load_model(run_io.read_run(run_dir).model_path)
+            finished["export"] = _export(model, config, run_dir)
             run_io.write_json(os.path.join(run_dir, run_io.METRICS_FILE), finished)
         return finished
 
@@ -341,7 +342,7 @@ def _check_resumable(run_dir: str, config: TrainConfig) -> None:
     previous = run_io.read_json(path)
     current = dataclasses.asdict(config)
     for key, value in current.items():
-        if key in _RESUMABLE_FIELDS or key not in previous:
+        if key in _FIELDS_ALLOWED_TO_CHANGE_ON_RESUME or key not in previous:
             continue
         if previous[key] != value:
             raise ValueError(

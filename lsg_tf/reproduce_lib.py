@@ -7,6 +7,12 @@ gate of appendix C) with identical data, seed, optimiser, learning-rate schedule
 (Tables 4-5) and localization on MSRC-v2 photos (Table 3's shape) on all of them, and writes
 ``README.md`` with :mod:`lsg_tf.results_page`.
 
+Each analysis stage does the work of a command-line module (``lsg_tf.report``,
+``tools.attack_eval``, ``lsg_tf.localize``) in this process. Its flag values are built once
+(:func:`report_stage_flags`, :func:`attack_stage_flags`, :func:`localization_stage_flags`):
+the work reads them, and its report records them as that module's command line, with the
+flag names checked against the module's flags (:mod:`lsg_tf.cli_flags`).
+
 Every stage is resumable: a training run continues from its last checkpoint, and an analysis
 stage is skipped when ``stages.json`` records it complete for the same runs and budget and
 its output file exists. ``python -m lsg_tf.reproduce`` is the command-line front end.
@@ -20,38 +26,26 @@ import json
 import os
 import time
 
-from lsg_tf import recipes, run_io
+from lsg_tf import cli_flags, results_page, run_io
+from lsg_tf.experiments import (ABLATIONS, ATTACK_DIR, CIFAR_CPU_FLAGFILE,  # noqa: F401
+                                CIFAR_FLAGFILE, LABELS, LOCALIZATION_DIR, MAIN_VARIANTS,
+                                REPORT_DIR, VARIANTS, cifar_setting)
 
 STAGES_FILE = "stages.json"
-REPORT_DIR = "report"
-ATTACK_DIR = "attack_eval"
-LOCALIZATION_DIR = "localization"
 
-# ResNet20 has K = 64 top filters; with C = 10 classes: 6 filters per class and 4 shared.
-FIXED_GATE_SPEC = "6,4"
-
-# Training overrides of each variant; everything else is shared.
-VARIANTS = {
-    "std": {"scheme": "std"},
-    "alternate": {"scheme": "alternate"},
-    "joint": {"scheme": "joint"},
-    "alternate_a0": {"scheme": "alternate", "sparsity_coefficient": 0.0},
-    "fixed_gate": {"scheme": "alternate", "fixed_gate": FIXED_GATE_SPEC},
-}
-MAIN_VARIANTS = ("std", "alternate", "joint")
-ABLATIONS = ("alternate_a0", "fixed_gate")
-LABELS = {"std": "STD", "alternate": "LSG-alternate", "joint": "LSG-joint",
-          "alternate_a0": "LSG-alternate a=0", "fixed_gate": "LSG fixed gate"}
+# The command-line module whose work each analysis stage does.
+REPORT_CLI = "lsg_tf.report"
+ATTACK_CLI = "tools.attack_eval"
+LOCALIZE_CLI = "lsg_tf.localize"
 
 
 @dataclasses.dataclass(frozen=True)
 class Budget:
     """Everything that sizes the experiments; the same for every model.
 
-    Training follows ``cifar.flags`` (the paper's section 4 setting: ResNet20, SGD momentum
-    0.9, lr 0.1, λ = 1, a = 0.01, gate by Adam lr 0.01, with the library's recipe
-    :data:`lsg_tf.recipes.DEFAULT`); the budget sets the data, epochs, batch and schedule,
-    and the sample counts of the analyses.
+    Training follows ``cifar.flags`` (:func:`lsg_tf.experiments.cifar_setting`: the paper's
+    section 4 setting with the library's recipe); the budget sets the data, epochs, batch and
+    schedule, and the sample counts of the analyses.
     """
 
     name: str
@@ -79,7 +73,8 @@ class Budget:
     localization_max_images: int | None = None
 
     def describe(self) -> str:
-        subset = (f"a stratified {self.train_subset:,}-image training subset (seed 0)"
+        subset = (f"a stratified {self.train_subset:,}-image training subset "
+                  f"(seed {cifar_setting()['seed']})"
                   if self.train_subset else "the full training set")
         test = f"a {self.test_subset:,}-image test subset" if self.test_subset \
             else "the full test set"
@@ -97,15 +92,25 @@ class Budget:
                    else "all test images"))
 
 
+def flagfile_budget(name: str, flagfile: str, **analyses) -> Budget:
+    """A :class:`Budget` that trains as ``flagfile`` does (model, subsets, epochs, batch and
+    schedule) and runs the analyses at the sample counts ``analyses`` (the rest: defaults)."""
+    setting = cifar_setting(flagfile)
+    return Budget(name=name, model=setting["model"], train_subset=setting.get("train_subset"),
+                  test_subset=setting.get("test_subset"), epochs=setting["epochs"],
+                  batch_size=setting["batch_size"], lr_schedule=setting["lr_schedule"],
+                  **analyses)
+
+
 BUDGETS = {
-    # About an hour and a half on a 2-core CPU for the five models and every analysis.
-    "cpu": Budget(name="cpu", train_subset=20000, test_subset=None, epochs=15, batch_size=128,
-                  lr_schedule="cosine", detect_train_per_class=(20, 50, 100),
-                  detect_test_per_class=50, detect_repeats=3, pixel_images=25, pixel_iter=10,
-                  pixel_population=200, ls_images=40, ls_max_candidates=128),
-    # The paper's setting (section 4 and appendix F), for a GPU.
-    "paper": Budget(name="paper", train_subset=None, test_subset=None, epochs=150,
-                    batch_size=256, lr_schedule="step", mis_max_examples=None),
+    # cifar_cpu.flags: about an hour and a half on a 2-core CPU for the five models and every
+    # analysis.
+    "cpu": flagfile_budget("cpu", CIFAR_CPU_FLAGFILE, detect_train_per_class=(20, 50, 100),
+                           detect_test_per_class=50, detect_repeats=3, pixel_images=25,
+                           pixel_iter=10, pixel_population=200, ls_images=40,
+                           ls_max_candidates=128),
+    # cifar.flags: the paper's setting (section 4 and appendix F), for a GPU.
+    "paper": flagfile_budget("paper", CIFAR_FLAGFILE, mis_max_examples=None),
 }
 
 
@@ -120,23 +125,22 @@ class DataSource:
 
 
 def train_config(budget: Budget, variant: str, runs_dir: str, source: DataSource):
-    """The :class:`~lsg_tf.training.TrainConfig` of one variant under ``budget``."""
-    from lsg_tf.training import TrainConfig
+    """The :class:`~lsg_tf.train_lib.TrainConfig` of one variant under ``budget``.
+
+    ``cifar.flags`` with the budget's model, data, epochs, batch and schedule, then the
+    variant's overrides.
+    """
+    from lsg_tf.train_lib import TrainConfig
 
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
-    settings = dict(
+    settings = cifar_setting()
+    settings.update(
         output_dir=os.path.join(runs_dir, variant), dataset=source.dataset,
         data_dir=source.data_dir, cache_dir=source.cache_dir, model=budget.model,
         train_subset=budget.train_subset, test_subset=budget.test_subset,
-        epochs=budget.epochs, batch_size=budget.batch_size, optimizer="sgd",
-        learning_rate=0.1, momentum=0.9, lr_schedule=budget.lr_schedule,
-        period=3, phase=1, lsg_weight=1.0, sparsity_form="abs", sparsity_coefficient=0.01,
-        density_target=0.15, gate_optimizer="adam", gate_learning_rate=0.01, seed=0,
+        epochs=budget.epochs, batch_size=budget.batch_size, lr_schedule=budget.lr_schedule,
         verbose=2, export_dir=None)
-    # The recipe (warm-up, Nesterov, weight decay, initialisation) is the library's; the
-    # budget sets the schedule's shape.
-    settings.update({k: v for k, v in recipes.DEFAULT.items() if k != "lr_schedule"})
     settings.update(VARIANTS[variant])
     return TrainConfig(**settings)
 
@@ -185,7 +189,7 @@ def _say(message: str) -> None:
 def train_runs(budget: Budget, variants, runs_dir: str, source: DataSource,
                log: StageLog) -> dict:
     """Trains (or resumes, or skips when finished) every variant; returns run folders."""
-    from lsg_tf import training
+    from lsg_tf import train_lib
 
     run_dirs = {}
     for i, variant in enumerate(variants):
@@ -197,7 +201,7 @@ def train_runs(budget: Budget, variants, runs_dir: str, source: DataSource,
             _say(f"train {variant}: finished, skipped ({i + 1}/{len(variants)})")
             continue
         _say(f"train {variant} ({i + 1}/{len(variants)}) -> {config.output_dir}")
-        metrics = training.train(config)
+        metrics = train_lib.train(config)
         log.record(stage, key, metrics["wall_time_seconds"])
         _say(f"train {variant}: test accuracy {metrics['test/accuracy']:.4f}, "
              f"gate density {metrics['gate_density']:.3f}")
@@ -220,62 +224,94 @@ def _runs_key(budget: Budget, run_dirs: dict) -> str:
     return fingerprint({"budget": dataclasses.asdict(budget), "runs": finished})
 
 
+# ------------------------------------------------------------------ analysis stages
+def report_stage_flags(budget: Budget, run_dirs: dict, folder: str) -> dict:
+    """``lsg_tf.report``'s flag values of the report stage (output folder ``folder``)."""
+    return {"run": list(run_dirs.values()), "names": list(run_dirs),
+            "phi_steps": budget.phi_steps, "mis_max_examples": budget.mis_max_examples or 0,
+            "out": folder}
+
+
+def attack_stage_flags(budget: Budget, run_dirs: dict, folder: str) -> dict:
+    """``tools.attack_eval``'s flag values of the attack stage (output folder ``folder``)."""
+    return {"run": list(run_dirs.values()), "attacks": ["pgd", "pixel", "local_search"],
+            "detect": True, "detect_train_per_class": list(budget.detect_train_per_class),
+            "detect_test_per_class": budget.detect_test_per_class,
+            "detect_repeats": budget.detect_repeats, "pgd_iter": budget.pgd_iter,
+            "pixel_images": budget.pixel_images, "pixel_iter": budget.pixel_iter,
+            "pixel_population": budget.pixel_population, "ls_images": budget.ls_images,
+            "ls_rounds": budget.ls_rounds,
+            "ls_max_candidates": budget.ls_max_candidates or None, "out": folder}
+
+
+def localization_stage_flags(budget: Budget, run_dirs: dict, voc_dir: str,
+                             folder: str) -> dict:
+    """``lsg_tf.localize``'s flag values of the localization stage (output ``folder``)."""
+    return {"run": list(run_dirs.values()), "names": list(run_dirs), "voc_dir": voc_dir,
+            "max_images": budget.localization_max_images or None, "out": folder}
+
+
+def check_stage_flags(budget: Budget, run_dirs: dict, out_dir: str, voc_dir: str | None):
+    """Builds every analysis stage's argument list: raises ValueError, naming the flag, when a
+    stage sets a flag its command-line module does not define (before any training)."""
+    cli_flags.argv(REPORT_CLI, report_stage_flags(budget, run_dirs, out_dir))
+    cli_flags.argv(ATTACK_CLI, attack_stage_flags(budget, run_dirs, out_dir))
+    cli_flags.argv(LOCALIZE_CLI, localization_stage_flags(budget, run_dirs, voc_dir, out_dir))
+
+
+def _stage_command(module: str, flags: dict, run_dirs: dict, out_dir: str,
+                   shown: dict | None = None) -> str:
+    """The command line a stage's report records: the stage's argument list with the run
+    folders as ``runs/<name>`` and the output folder relative to the results page."""
+    args = cli_flags.argv(module, flags)  # checks the flag names
+    placeholders = {run_dir: f"runs/{name}" for name, run_dir in run_dirs.items()}
+    placeholders[flags["out"]] = os.path.relpath(flags["out"], out_dir)
+    placeholders.update(shown or {})
+    return cli_flags.command(module, args, placeholders)
+
+
 def report_stage(budget: Budget, run_dirs: dict, out_dir: str, source: DataSource,
                  log: StageLog, key: str) -> None:
     """Tables 1-2, masking, similarity, MIS, clusters (``lsg_tf.report``) -> ``report/``."""
     from lsg_tf.analysis import report_lib
 
-    folder = os.path.join(out_dir, REPORT_DIR)
-    names = list(run_dirs)
+    flags = report_stage_flags(budget, run_dirs, os.path.join(out_dir, REPORT_DIR))
+    command = _stage_command(REPORT_CLI, flags, run_dirs, out_dir)
 
     def work():
-        options = report_lib.ReportOptions(phi_steps=budget.phi_steps,
-                                           mis_max_examples=budget.mis_max_examples)
-        report = report_lib.analyse_runs(list(run_dirs.values()), names=names,
-                                         options=options, data_dir=source.data_dir,
-                                         cache_dir=source.cache_dir)
-        command = (f"python -m lsg_tf.report {' '.join(f'--run=runs/{n}' for n in names)} "
-                   f"--names={','.join(names)} --phi_steps={budget.phi_steps} "
-                   f"--mis_max_examples={budget.mis_max_examples or 0} --out={REPORT_DIR}")
-        report_lib.write_report(report, folder, command)
+        options = report_lib.ReportOptions(phi_steps=flags["phi_steps"],
+                                           mis_max_examples=flags["mis_max_examples"] or None)
+        report = report_lib.analyse_runs(flags["run"], names=flags["names"], options=options,
+                                         data_dir=source.data_dir, cache_dir=source.cache_dir)
+        report_lib.write_report(report, flags["out"], command)
 
-    log.run("report", key, os.path.join(folder, report_lib.JSON_FILE),
+    log.run("report", key, os.path.join(flags["out"], report_lib.JSON_FILE),
             "report (Φ, MIS, masking, correlation, ...)", work)
 
 
-def attack_config(budget: Budget, data_dir: str | None = None):
-    """The adversarial evaluation (Tables 4-5) at ``budget``."""
+def _attack_config(flags: dict, data_dir: str | None = None):
+    """The :class:`~lsg_tf.robustness.evaluate.AttackEvalConfig` of ``tools.attack_eval``'s
+    flag values ``flags`` (those the attack stage sets; the others at their defaults)."""
     from lsg_tf.robustness import evaluate
     from lsg_tf.robustness.protocol import DetectionProtocol
 
     return evaluate.AttackEvalConfig(
-        attacks=("pgd", "pixel", "local_search"), detect=True,
-        pgd=evaluate.PGDConfig(max_iter=budget.pgd_iter),
-        detection=DetectionProtocol(train_per_class=tuple(budget.detect_train_per_class),
-                                    test_per_class=budget.detect_test_per_class,
-                                    repeats=budget.detect_repeats),
-        pixel=evaluate.PixelConfig(images=budget.pixel_images, max_iter=budget.pixel_iter,
-                                   population=budget.pixel_population),
-        local_search=evaluate.LocalSearchConfig(images=budget.ls_images,
-                                                rounds=budget.ls_rounds,
-                                                max_candidates=budget.ls_max_candidates),
+        attacks=tuple(flags["attacks"]), detect=flags["detect"],
+        pgd=evaluate.PGDConfig(max_iter=flags["pgd_iter"]),
+        detection=DetectionProtocol(train_per_class=tuple(flags["detect_train_per_class"]),
+                                    test_per_class=flags["detect_test_per_class"],
+                                    repeats=flags["detect_repeats"]),
+        pixel=evaluate.PixelConfig(images=flags["pixel_images"], max_iter=flags["pixel_iter"],
+                                   population=flags["pixel_population"]),
+        local_search=evaluate.LocalSearchConfig(images=flags["ls_images"],
+                                                rounds=flags["ls_rounds"],
+                                                max_candidates=flags["ls_max_candidates"]),
         data_dir=data_dir)
 
 
-def attack_command(budget: Budget, names) -> str:
-    """``tools/attack_eval``'s command line equivalent to :func:`attack_config`."""
-    parts = ["python -m tools.attack_eval"] + [f"--run=runs/{n}" for n in names]
-    parts += ["--attacks=pgd,pixel,local_search", "--detect",
-              "--detect_train_per_class=" + ",".join(str(n) for n in
-                                                     budget.detect_train_per_class),
-              f"--detect_test_per_class={budget.detect_test_per_class}",
-              f"--detect_repeats={budget.detect_repeats}", f"--pgd_iter={budget.pgd_iter}",
-              f"--pixel_images={budget.pixel_images}", f"--pixel_iter={budget.pixel_iter}",
-              f"--pixel_population={budget.pixel_population}",
-              f"--ls_images={budget.ls_images}", f"--ls_rounds={budget.ls_rounds}"]
-    if budget.ls_max_candidates:
-        parts.append(f"--ls_max_candidates={budget.ls_max_candidates}")
-    return " ".join(parts + [f"--out={ATTACK_DIR}"])
+def attack_config(budget: Budget, data_dir: str | None = None):
+    """The adversarial evaluation (Tables 4-5) at ``budget``."""
+    return _attack_config(attack_stage_flags(budget, {}, ATTACK_DIR), data_dir)
 
 
 def attack_stage(budget: Budget, run_dirs: dict, out_dir: str, source: DataSource,
@@ -283,43 +319,41 @@ def attack_stage(budget: Budget, run_dirs: dict, out_dir: str, source: DataSourc
     """Detection (Table 4) and black-box attacks (Table 5) -> ``attack_eval/``."""
     import logging
 
-    from lsg_tf.robustness import evaluate, report
+    from lsg_tf.robustness import attack_report, evaluate
 
-    folder = os.path.join(out_dir, ATTACK_DIR)
+    flags = attack_stage_flags(budget, run_dirs, os.path.join(out_dir, ATTACK_DIR))
+    command = _stage_command(ATTACK_CLI, flags, run_dirs, out_dir)
 
     def work():
         logging.getLogger("art").setLevel(logging.WARNING)
-        results = evaluate.evaluate_runs(list(run_dirs.values()),
-                                         attack_config(budget, source.data_dir),
+        results = evaluate.evaluate_runs(flags["run"], _attack_config(flags, source.data_dir),
                                          progress=progress)
-        report.write_report(results, folder, command=attack_command(budget, list(run_dirs)))
+        attack_report.write_report(results, flags["out"], command=command)
 
-    log.run("attack_eval", key, os.path.join(folder, report.JSON_FILE),
+    log.run("attack_eval", key, os.path.join(flags["out"], attack_report.JSON_FILE),
             "attack_eval (PGD + detection, one-pixel, local search)", work)
 
 
 def localization_stage(budget: Budget, run_dirs: dict, out_dir: str, source: DataSource,
                        log: StageLog, key: str) -> None:
     """One-filter and CAM localization on the VOC-layout photos -> ``localization/``."""
-    from lsg_tf.analysis import localization_report as report
+    from lsg_tf.analysis import localization_report
 
     if not source.voc_dir:
         _say("localization: no VOC-layout folder given, skipped")
         return
-    folder = os.path.join(out_dir, LOCALIZATION_DIR)
-    names = list(run_dirs)
+    flags = localization_stage_flags(budget, run_dirs, source.voc_dir,
+                                     os.path.join(out_dir, LOCALIZATION_DIR))
     voc_name = os.path.basename(os.path.normpath(source.voc_dir))
-    command = (f"python -m lsg_tf.localize {' '.join(f'--run=runs/{n}' for n in names)} "
-               f"--names={','.join(names)} --voc_dir=data/{voc_name}"
-               + (f" --max_images={budget.localization_max_images}"
-                  if budget.localization_max_images else "")
-               + f" --out={LOCALIZATION_DIR}")
+    command = _stage_command(LOCALIZE_CLI, flags, run_dirs, out_dir,
+                             shown={source.voc_dir: f"data/{voc_name}"})
 
     def work():
-        report.localization_report(list(run_dirs.values()), names, source.voc_dir, folder,
-                                   command, max_images=budget.localization_max_images)
+        localization_report.localization_report(flags["run"], flags["names"],
+                                                 flags["voc_dir"], flags["out"], command,
+                                                 max_images=flags["max_images"])
 
-    log.run("localization", key, os.path.join(folder, report.JSON_FILE),
+    log.run("localization", key, os.path.join(flags["out"], localization_report.JSON_FILE),
             "localization (one filter, CAM)", work)
 
 
@@ -338,6 +372,8 @@ def reproduce(out_dir: str, runs_dir: str, budget: Budget, source: DataSource,
     missing = [v for v in MAIN_VARIANTS if v not in variants]
     if missing:
         raise ValueError(f"variants must include {list(MAIN_VARIANTS)}; missing {missing}")
+    check_stage_flags(budget, {v: os.path.join(runs_dir, v) for v in variants}, out_dir,
+                      source.voc_dir)
     os.makedirs(out_dir, exist_ok=True)
     log = StageLog(out_dir)
     run_dirs = train_runs(budget, variants, runs_dir, source, log)
@@ -345,8 +381,6 @@ def reproduce(out_dir: str, runs_dir: str, budget: Budget, source: DataSource,
     report_stage(budget, run_dirs, out_dir, source, log, key)
     attack_stage(budget, run_dirs, out_dir, source, log, key, progress)
     localization_stage(budget, run_dirs, out_dir, source, log, key)
-    from lsg_tf import results_page
-
     path = results_page.write_page(out_dir, budget, variants, log.records, command)
     _say(f"results -> {path}")
     return path
