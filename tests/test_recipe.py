@@ -199,6 +199,24 @@ def test_scheme_table_pairs_differences_by_seed():
     assert "| std | 81.00 ± 1.41 |" in text
 
 
+def test_scheme_table_bootstraps_the_difference_over_test_images():
+    results = {("std", 0): _metrics(0.80, 1.0, 0.1), ("joint", 0): _metrics(0.70)}
+    # 1,000 images: STD right on 800, joint on the first 700 of those: a −10-point gap
+    # that every resample shows (joint is never right where STD is wrong).
+    std = np.arange(1000) < 800
+    joint = np.arange(1000) < 700
+    correct = {("std", 0): std, ("joint", 0): joint}
+    table = scheme_table.summary(results, ["std", "joint"], [0], correct)
+    boot = table["joint"]["accuracy_minus_std_images"]
+    assert boot["difference"] == pytest.approx(-0.10) and boot["pairs"] == 1000
+    low, high = boot["bootstrap95"]
+    # Paired: only the 100 discordant images vary, sd of the mean ≈ sqrt(0.1·0.9/1000).
+    assert high < 0 and (high - low) / 2 == pytest.approx(1.96 * np.sqrt(0.09 / 1000), rel=0.2)
+    assert boot["verdict"] == "does not reproduce"
+    text = scheme_table.markdown(results, ["std", "joint"], [0], "cmd", correct)
+    assert "| joint | -10.00 | [" in text and "| 1,000 | does not reproduce |" in text
+
+
 def test_library_defaults_are_the_chosen_recipe(tmp_path):
     config = TrainConfig(output_dir=str(tmp_path))
     assert {k: getattr(config, k) for k in recipes.DEFAULT} == recipes.DEFAULT

@@ -25,6 +25,10 @@ _VARIANTS = flags.DEFINE_list("variants", ["std", "alternate", "joint", "alterna
 _SEEDS = flags.DEFINE_list("seeds", ["0"], "Seeds; each variant trains once per seed.")
 _EXISTING_ONLY = flags.DEFINE_bool(
     "existing_only", False, "Train nothing: tabulate the seeds whose runs have all finished.")
+_BOOTSTRAP = flags.DEFINE_bool(
+    "bootstrap", False,
+    "Also load every run's model, predict its test set and add a paired bootstrap over test "
+    "images of the LSG - STD accuracy difference.")
 
 
 def main(argv):
@@ -46,12 +50,13 @@ def main(argv):
     if base.test_subset == 0:
         base = dataclasses.replace(base, test_subset=None)
     runs_dir = _RUNS_DIR.value or _OUT.value
-    results = {}
+    results, config_dirs = {}, {}
     for seed in seeds:
         for name in _VARIANTS.value:
             config = dataclasses.replace(
                 base, output_dir=os.path.join(runs_dir, f"{name}-s{seed}"), seed=seed,
                 **VARIANTS[name])
+            config_dirs[(name, seed)] = config.output_dir
             if not _EXISTING_ONLY.value:
                 results[(name, seed)] = train_lib.train(config)
             elif run_io.is_finished(config.output_dir):
@@ -61,11 +66,39 @@ def main(argv):
     if not seeds:
         raise app.UsageError("no seed has finished runs of every variant yet")
     command = f"python -m tools.compare_schemes {' '.join(sys.argv[1:])}"
-    text = scheme_table.markdown(results, _VARIANTS.value, seeds, command)
+    correct = None
+    if _BOOTSTRAP.value:
+        if "std" not in _VARIANTS.value:
+            raise app.UsageError("--bootstrap compares with STD: add std to --variants")
+        correct = _correct_per_image(
+            {key: config_dirs[key] for key in results if key[1] in seeds})
+    text = scheme_table.markdown(results, _VARIANTS.value, seeds, command, correct)
     run_io.write_text(os.path.join(_OUT.value, "README.md"), text)
     run_io.write_json(os.path.join(_OUT.value, "results.json"),
-                      scheme_table.summary(results, _VARIANTS.value, seeds))
+                      scheme_table.summary(results, _VARIANTS.value, seeds, correct))
     print(text)
+
+
+def _correct_per_image(run_dirs: dict) -> dict:
+    """``{(variant, seed): bool [N]}``: which test images each finished run classifies right."""
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from lsg_tf import load_model, run_io
+    from lsg_tf.analysis import report_lib
+
+    tests, correct = {}, {}
+    for key, run_dir in tqdm(sorted(run_dirs.items()), desc="test-set predictions",
+                             unit="run", disable=not sys.stderr.isatty()):
+        run = run_io.read_run(run_dir)
+        spec = report_lib.data_spec(run.config)
+        spec_key = tuple(sorted(spec.items()))
+        if spec_key not in tests:
+            tests[spec_key] = report_lib.load_test_data(spec)
+        test = tests[spec_key]
+        logits = load_model(run.model_path).predict(test.images, batch_size=256, verbose=0)
+        correct[key] = np.argmax(logits, axis=-1) == np.asarray(test.labels)
+    return correct
 
 
 if __name__ == "__main__":
