@@ -96,18 +96,13 @@ def conv_layers(model) -> list:
     return layers
 
 
-def conv_layer_features(model, images: np.ndarray, batch_size: int = 256,
-                        progress: str | None = None) -> np.ndarray:
-    """GAP of every conv layer's output, concatenated: ``[N, sum_l K_l]`` float32.
-
-    One forward pass per batch through a multi-output view of the backbone.
-    """
-    images = as_unit_images(images)
-    backbone = model.backbone
-    outputs = [layer.output for layer in conv_layers(model)]
-    probe = keras.Model(backbone.inputs, outputs)
-
+def conv_layer_feature_step(model):
+    """A compiled ``batch [B, H, W, C] in [0, 1] -> [B, sum_l K_l]`` GAP of every conv layer:
+    build it once and reuse it for many image sets (one trace, not one per call)."""
     import tensorflow as tf
+
+    outputs = [layer.output for layer in conv_layers(model)]
+    probe = keras.Model(model.backbone.inputs, outputs)
 
     @tf.function(reduce_retracing=True)
     def step(batch):
@@ -115,7 +110,19 @@ def conv_layer_features(model, images: np.ndarray, batch_size: int = 256,
         maps = maps if isinstance(maps, (list, tuple)) else [maps]
         return tf.concat([tf.reduce_mean(m, axis=[1, 2]) for m in maps], axis=1)
 
+    step.width = sum(int(o.shape[-1]) for o in outputs)
+    return step
+
+
+def conv_layer_features(model, images: np.ndarray, batch_size: int = 256,
+                        progress: str | None = None, step=None) -> np.ndarray:
+    """GAP of every conv layer's output, concatenated: ``[N, sum_l K_l]`` float32.
+
+    One forward pass per batch through a multi-output view of the backbone; ``step`` is a
+    :func:`conv_layer_feature_step` of ``model`` to reuse (default: a new one).
+    """
+    images = as_unit_images(images)
+    step = step or conv_layer_feature_step(model)
     chunks = [ops.convert_to_numpy(step(ops.convert_to_tensor(b)))
               for b in _batches(images, batch_size, progress)]
-    width = sum(int(o.shape[-1]) for o in outputs)
-    return np.concatenate(chunks) if chunks else np.zeros((0, width), np.float32)
+    return np.concatenate(chunks) if chunks else np.zeros((0, step.width), np.float32)

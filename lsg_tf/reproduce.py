@@ -35,6 +35,12 @@ _VOC_DIR = flags.DEFINE_string("voc_dir", None,
 _ABLATIONS = flags.DEFINE_boolean("ablations", True,
                                   "Also train the a = 0 and fixed-gate ablations.")
 _PROGRESS = flags.DEFINE_boolean("progress", True, "Show progress bars.")
+_STAGES = flags.DEFINE_list("stages", ["report", "attack_eval", "localization"],
+                            "Analysis stages to run now (the page is written once all are "
+                            "complete).")
+_VARIANTS = flags.DEFINE_list("variants", None,
+                              "Variants to train and compare (default: std, alternate, joint "
+                              "and, with --ablations, the ablations).")
 
 
 def display_command(argv) -> str:
@@ -42,8 +48,8 @@ def display_command(argv) -> str:
     parts = []
     for arg in argv[1:]:
         name, sep, value = arg.partition("=")
-        if name in ("--cache_dir", "--progress", "--noprogress"):  # do not change results
-            continue
+        if name in ("--cache_dir", "--progress", "--noprogress", "--stages"):
+            continue  # do not change results
         if sep and name in ("--data_dir", "--voc_dir"):
             arg = f"{name}=DATA/{os.path.basename(os.path.normpath(value))}"
         elif sep and os.path.isabs(value):
@@ -69,10 +75,14 @@ def main(argv):
         dataset="image_folder" if _DATA_DIR.value else "cifar10", data_dir=_DATA_DIR.value,
         cache_dir=_CACHE_DIR.value or os.path.join(runs_dir, "cache"),
         voc_dir=_VOC_DIR.value or None)
-    variants = reproduce_lib.MAIN_VARIANTS + (reproduce_lib.ABLATIONS if _ABLATIONS.value
-                                              else ())
-    reproduce_lib.reproduce(_OUT.value, runs_dir, budget, source, variants,
-                            command=display_command(sys.argv), progress=_PROGRESS.value)
+    variants = _VARIANTS.value or (reproduce_lib.MAIN_VARIANTS + (
+        reproduce_lib.ABLATIONS if _ABLATIONS.value else ()))
+    try:
+        reproduce_lib.reproduce(_OUT.value, runs_dir, budget, source, variants,
+                                command=display_command(sys.argv), progress=_PROGRESS.value,
+                                stages=tuple(_STAGES.value))
+    except ValueError as e:
+        raise app.UsageError(str(e)) from None
 
 
 if __name__ == "__main__":

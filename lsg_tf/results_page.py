@@ -15,8 +15,9 @@ from lsg_tf import paper, recipes, run_io
 from lsg_tf.analysis import localization_report, report_lib
 from lsg_tf.experiments import (ATTACK_DIR, CIFAR_FLAGFILE, LABELS, LOCALIZATION_DIR,
                                 MAIN_VARIANTS, REPORT_DIR, cifar_setting)
-from lsg_tf.formatting import MISSING, fmt, is_missing
+from lsg_tf.formatting import MISSING, fmt
 from lsg_tf.robustness import attack_report
+from lsg_tf.robustness.radii import eps_label
 
 PAGE_FILE = "README.md"
 
@@ -43,16 +44,21 @@ _PAPER = {
        for key in ("one_filter_iou", "one_filter_ap", "cam_iou", "cam_ap")},
 }
 
-SATURATED_AUC = 99.0  # detection AUC (%) at or above which every model counts as saturated
+# How a difference of each compared metric is shown: (scale, decimals); fractions in points.
+_SHOWN = {"accuracy": (100, 2), "masked_class_recall": (100, 2),
+          "other_classes_recall": (100, 2), "detection_auc": (100, 2), "pixel": (100, 1),
+          "local_search": (100, 1), "mis": (1, 4), "one_filter_avg_iou": (1, 3),
+          "one_filter_ap": (1, 3), "cam_avg_iou": (1, 3), "cam_ap": (1, 3)}
+NO_INTERVAL = "no verdict (no interval)"
 
 
-def claim(lsg, std, higher_is_better: bool, tolerance: float = 0.0) -> str:
-    """``reproduces`` when ``lsg`` is on the paper's side of ``std`` (within ``tolerance``);
-    :data:`~lsg_tf.formatting.MISSING` when either is missing."""
-    if is_missing(lsg) or is_missing(std):
-        return MISSING
-    better = lsg >= std - tolerance if higher_is_better else lsg <= std + tolerance
-    return "reproduces" if better else "**does not reproduce**"
+def interval_text(comparison: dict) -> str:
+    """``"verdict (+d [low, high])"`` of a comparison, ``does not reproduce`` in bold."""
+    scale, digits = _SHOWN.get(comparison["metric"], (1, 4))
+    verdict = comparison["verdict"]
+    verdict = f"**{verdict}**" if verdict == "does not reproduce" else verdict
+    return (f"{verdict} ({scale * comparison['difference']:+.{digits}f} "
+            f"[{scale * comparison['low']:+.{digits}f}, {scale * comparison['high']:+.{digits}f}])")
 
 
 def _read(out_dir, *parts):
@@ -73,18 +79,16 @@ def _header(first, names, verdict=True):
     return "| " + " | ".join(cells) + " |\n|" + "---|" * len(cells)
 
 
-def _verdicts(values: dict, lsg_names, higher_is_better, tolerance=0.0):
-    std = values.get("std")
-    return "; ".join(f"{n}: {claim(values.get(n), std, higher_is_better, tolerance)}"
-                     for n in lsg_names if n in values)
-
-
 class _Page:
     """What the sections read (the variants, their labels, the stages' JSON) and the claims
     they check, collected for the summary at the top."""
 
     def __init__(self, names, report: dict, attacks: dict, localization: dict | None):
         self.names = names
+        # Each stage's LSG − STD differences with their 95% intervals.
+        self.comparisons = {"report": report.get("comparisons", []),
+                            "attack_eval": attacks.get("comparisons", []),
+                            "localization": (localization or {}).get("comparisons", [])}
         self.lsg = [n for n in names if n != "std"]
         self.labels = [LABELS.get(n, n) for n in names]
         self.report, self.attacks, self.localization = report, attacks, localization
@@ -92,14 +96,29 @@ class _Page:
         self.attack_runs = {r["name"]: r for r in attacks["runs"]}
         self.claims = []  # (claim, {run: verdict}) for the summary
 
-    def check(self, text, values, higher_is_better, summary_value=None, digits=3):
-        """The verdict cell of a table row; also records the claim for the summary."""
-        verdicts = {n: claim(values.get(n), values.get("std"), higher_is_better)
-                    for n in self.lsg if n in values}
-        shown = {n: f"{v} ({fmt(values[n], digits)} vs {fmt(values['std'], digits)})"
-                 for n, v in verdicts.items()}
-        self.claims.append((text, summary_value or shown))
-        return "; ".join(f"{n}: {v}" for n, v in verdicts.items())
+    def comparison(self, stage: str, metric: str, run: str, **keys) -> dict | None:
+        """The stage's LSG − STD comparison of ``metric`` for ``run`` (and ``keys``)."""
+        for c in self.comparisons[stage]:
+            if c["metric"] == metric and c["run"] == run and all(
+                    c.get(k) == v for k, v in keys.items()):
+                return c
+        return None
+
+    def check(self, text, values, stage=None, metric=None, digits=3, **keys):
+        """The verdict cell of a table row; also records the claim for the summary.
+
+        A verdict needs the interval of the difference (``stage``'s comparison of
+        ``metric``); without one the cell says so and gives the two values.
+        """
+        cells = {}
+        for n in self.lsg:
+            if n not in values:
+                continue
+            found = self.comparison(stage, metric, n, **keys) if stage else None
+            cells[n] = interval_text(found) if found else (
+                f"{NO_INTERVAL} ({fmt(values[n], digits)} vs {fmt(values.get('std'), digits)})")
+        self.claims.append((text, cells))
+        return "; ".join(f"{n}: {v}" for n, v in cells.items())
 
 
 def _setting_text() -> str:
@@ -138,7 +157,9 @@ def _summary(page: _Page) -> list:
     lsg = page.lsg
     lines = ["## Summary: which claims reproduce at this budget", "",
              "Each cell: the LSG run against STD in the direction the paper reports "
-             "(values: LSG vs STD). The sections below hold the numbers and the paper's.", "",
+             "(LSG − STD and its 95% interval; \"reproduces\" only when the interval excludes "
+             "0 in the paper's direction, \"inconclusive\" when it contains 0). The sections "
+             "below hold the numbers, the paper's, and how each interval is computed.", "",
              "| the paper's claim | " + " | ".join(LABELS.get(n, n) for n in lsg) + " |",
              "|---|" + "---|" * len(lsg)]
     for text, verdicts in page.claims:
@@ -157,17 +178,24 @@ def _table1(page: _Page) -> list:
     lines = ["## Table 1: accuracy, cross-entropy, gate density, Φ, MIS", "",
              _header("metric", page.labels),
              _row("test accuracy", [acc[n] for n in names], _PAPER["accuracy"],
-                  verdicts=check("test accuracy: LSG ≥ STD (Table 1)", acc, True)),
+                  verdicts=check("test accuracy: LSG ≥ STD (Table 1)", acc, "report",
+                                 "accuracy")),
              _row("cross-entropy", [ce[n] for n in names], _PAPER["cross_entropy"],
                   verdicts=f"{MISSING} (the paper's CE is on another scale)"),
              _row("gate density ‖G‖₁/(C·K)", [dens[n] for n in names], _PAPER["density"],
                   verdicts=f"{MISSING} (STD's is the gate Φ fits, pulled to the same target)"),
              _row("Φ", [phi[n] for n in names], _PAPER["phi"],
-                  verdicts=check("Φ (filter ambiguity): LSG < STD (Table 1)", phi, False)),
+                  verdicts=check("Φ (filter ambiguity): LSG < STD (Table 1)", phi, "report",
+                                 "phi")),
              _row("MIS", [mis[n] for n in names], None,
-                  verdicts=check("MIS: LSG > STD (appendix B)", mis, True)),
+                  verdicts=check("MIS: LSG > STD (appendix B)", mis, "report", "mis")),
              "", "STD's density is that of the gate Φ fits to its frozen features (its own "
-             "gate is never trained), as in the paper. Test accuracy claim: LSG ≥ STD.", ""]
+             "gate is never trained), as in the paper. Test accuracy claim: LSG ≥ STD. "
+             "Intervals: a paired bootstrap over the test images (the report's "
+             f"[comparisons]({REPORT_DIR}/{report_lib.REPORT_FILE})); for Φ, of its per-image "
+             "terms with each run's fitted gate held fixed. MIS is one estimate per trained "
+             "model (a bootstrap would duplicate images, which biases its nearest-neighbour "
+             "estimator), so with one run per model it has no interval and no verdict.", ""]
     main_lsg = [n for n in MAIN_VARIANTS if n != "std"]
     gap = {n: (acc[n] - acc["std"]) * 100 for n in main_lsg}
     lines += ["Accuracy against STD: " + ", ".join(
@@ -180,7 +208,10 @@ def _table2(page: _Page) -> list:
     return ["## Table 2: inter-class filter correlation C_IC (m = 6)", "",
             _header("metric", page.labels),
             _row("C_IC", [cic[n] for n in page.names], _PAPER["c_ic"],
-                 verdicts=page.check("C_IC: LSG < STD (Table 2)", cic, False)), ""]
+                 verdicts=page.check("C_IC: LSG < STD (Table 2)", cic)), "",
+            "C_IC is a function of the trained weights alone: one run per model gives no "
+            "interval, so no verdict; the report shows the four readings of the paper's "
+            "definition side by side.", ""]
 
 
 def _table3(page: _Page) -> list:
@@ -203,8 +234,11 @@ def _table3(page: _Page) -> list:
             {"avg_iou": "Avg-IoU", "ap": "AP15"}[metric]
         lines.append(_row(label, [values.get(n) for n in page.names], _PAPER[key], digits=3,
                           verdicts=page.check(f"localization, {label}: LSG > STD (Table 3)",
-                                              values, True)))
+                                              values, "localization", f"{part}_{metric}",
+                                              variant=variant.get("name"))))
     details = f"{LOCALIZATION_DIR}/{localization_report.MARKDOWN_FILE}"
+    lines += ["", "Intervals: a paired bootstrap over the image-class items (the same items "
+              "for every model)."]
     lines += ["", f"Per class and the later variant (top 30%, IoU > 0.3): "
               f"[{details}]({details}).", ""]
     return lines
@@ -212,35 +246,51 @@ def _table3(page: _Page) -> list:
 
 def _table4(page: _Page) -> list:
     config = page.attacks["config"]
+    runs = page.attack_runs
+    sweep = runs["std"]["sweep"]
     sizes = [int(s) for s in config["detection"]["train_per_class"]]
-    paper_aucs = [v for aucs in paper.TABLE4_AUC.values() for v in aucs]
+    ref = attack_report.reference_eps(list(runs.values()))
+    k = ref["index"]
+    paper_std = paper.TABLE4_AUC[paper.STD]
     lines = ["## Table 4: adversarial detection AUC (%)", "",
-             f"Targeted PGD (ε = 0.3, {config['pgd']['max_iter']} iterations) on "
-             "test images; a random forest on the GAP of every conv layer's output. Our "
+             "Targeted PGD on test images at ε = "
+             + ", ".join(eps_label(e["eps"]) for e in sweep)
+             + f" (images in [0, 1]; {config['pgd']['max_iter']} iterations, step 2.5 ε / "
+             "iterations); a random forest on the GAP of every conv layer's output. Our "
              f"training sizes are {'/'.join(map(str, sizes))} images per class (the paper: "
              f"{'/'.join(map(str, paper.TABLE4_SIZES))}), "
              f"{config['detection']['test_per_class']} test images per class, "
              f"{config['detection']['repeats']} repeats.", "",
-             _header("training images per class", page.labels)]
-    saturated = all(100 * r["detection"]["mean_auc"][str(size)] >= SATURATED_AUC
-                    for r in page.attack_runs.values() for size in sizes)
+             "Mean AUC at each ε (largest training size) and the targeted PGD success rate:",
+             "", "| ε | " + " | ".join(f"{lab} AUC / PGD success" for lab in page.labels)
+             + " |", "|---|" + "---|" * len(page.names)]
+    largest = sizes[-1]
+    for j, entry in enumerate(sweep):
+        cells = [f"{100 * runs[n]['sweep'][j]['detection']['mean_auc'][str(largest)]:.1f} / "
+                 f"{100 * runs[n]['sweep'][j]['pgd']['target_hit_rate']:.0f}%"
+                 for n in page.names]
+        lines.append(f"| {eps_label(entry['eps'])} | " + " | ".join(cells) + " |")
+    lines += ["", f"**Judged at ε = {eps_label(ref['eps'])}**, where STD's AUC averaged over "
+              f"training sizes ({ref['std_auc']:.1f}%) is the nearest of the sweep to the "
+              f"paper's STD average ({ref['paper_auc']:.1f}%; "
+              + ("inside" if ref["in_paper_range"] else "**outside**")
+              + f" the paper's STD range {min(paper_std):.1f}-{max(paper_std):.1f}%). The ε is "
+              "chosen from STD alone. At ε = 0.3 on [0, 1] images every model's detector is "
+              "near 100%: the paper's ε must be on another input scale.", "",
+              _header("training images per class", page.labels)]
     for size in sizes:
-        values = {n: 100 * page.attack_runs[n]["detection"]["mean_auc"][str(size)]
-                  for n in page.names if n in page.attack_runs}
-        text = f"detection AUC, {size} per class: LSG > STD (Table 4)"
-        if saturated:
-            verdict = f"{MISSING} (saturated: every model ≥ {SATURATED_AUC:g}%)"
-            page.claims.append((text, {n: "not testable: saturated" for n in page.lsg}))
-        else:
-            verdict = page.check(text, values, True)
+        values = {n: 100 * runs[n]["sweep"][k]["detection"]["mean_auc"][str(size)]
+                  for n in page.names if n in runs}
+        text = (f"detection AUC at ε = {eps_label(ref['eps'])}, {size} per class: LSG > STD "
+                "(Table 4)")
         lines.append(_row(str(size), [values.get(n) for n in page.names],
-                          _PAPER["detection"].get(size), digits=2, verdicts=verdict))
-    lines.append("")
-    if saturated:
-        lines += [f"Every model's detector reaches at least {SATURATED_AUC:g}% AUC at every "
-                  "training size: at ε = 0.3 the adversarial features are trivially "
-                  "separable here, so this protocol cannot show the paper's difference "
-                  f"(the paper's AUCs are {min(paper_aucs):.0f}-{max(paper_aucs):.0f}%).", ""]
+                          _PAPER["detection"].get(size), digits=2,
+                          verdicts=page.check(text, values, "attack_eval", "detection_auc",
+                                              eps=ref["eps"], train_per_class=size)))
+    lines += ["", "Intervals: a paired bootstrap over the detector's test images (each with "
+              "its PGD version; every model is tested on the same ones), mean AUC over the "
+              f"repeats. Every ε: [attack evaluation]({ATTACK_DIR}/"
+              f"{attack_report.MARKDOWN_FILE}).", ""]
     return lines
 
 
@@ -249,7 +299,7 @@ def _table5(page: _Page) -> list:
     lines = ["## Table 5: black-box attacks", "", _header("metric (%)", page.labels)]
     clean = {n: 100 * attack_runs[n]["clean_accuracy"] for n in names}
     lines.append(_row("clean accuracy", [clean[n] for n in names], _PAPER["clean_accuracy"],
-                      digits=2, verdicts=_verdicts(clean, page.lsg, True)))  # = Table 1's
+                      digits=2, verdicts=_interval_cells(page, "accuracy")))  # = Table 1's
     for attack, title in (("pixel", "one-pixel success"), ("local_search",
                                                            "local-search success")):
         values, cells = {}, []
@@ -260,13 +310,22 @@ def _table5(page: _Page) -> list:
             cells.append(f"{fmt(values[n], 1)} ({record['successes']}/{record['attempts']})")
         lines.append(_row(title, cells, _PAPER[attack], digits=2,
                           verdicts=page.check(f"{title} rate (%): LSG < STD (Table 5)", values,
-                                              False, digits=1)))
-    lines += ["", "Success rates are over the correctly classified images among the first "
+                                              "attack_eval", attack, digits=1)))
+    attempts = [attack_runs[n][a]["attempts"] for n in names for a in ("pixel", "local_search")]
+    lines += ["", "Success rates are over the correctly classified images among "
               f"{config['pixel']['images']} (one-pixel) and "
-              f"{config['local_search']['images']} (local search) of a seeded "
-              "stratified sample; small samples, so differences of a few images are noise.",
-              ""]
+              f"{config['local_search']['images']} (local search) images of a seeded "
+              f"stratified sample ({min(attempts)}-{max(attempts)} attempts per model and "
+              "attack). Intervals: Newcombe's hybrid score interval of the difference of two "
+              "proportions (each model is attacked on the images it classifies correctly); "
+              "clean accuracy, a paired bootstrap over the test images.", ""]
     return lines
+
+
+def _interval_cells(page: _Page, metric: str) -> str:
+    """The attack stage's interval verdict of ``metric`` for every LSG run (no claim row)."""
+    found = {n: page.comparison("attack_eval", metric, n) for n in page.lsg}
+    return "; ".join(f"{n}: {interval_text(c) if c else NO_INTERVAL}" for n, c in found.items())
 
 
 def _masking(page: _Page) -> list:
@@ -289,7 +348,9 @@ def _masking(page: _Page) -> list:
         f"{LABELS.get(n, n)} {mean_masked[n]:.2f}" for n in names) + " (the paper: LSG's "
         "masked class drops to near 0, STD's far less; STD is masked with Φ's gate; "
         + page.check("masking class c's filters: c's recall lower for LSG than STD (Fig. 5)",
-                     mean_masked, False) + ").", ""]
+                     mean_masked, "report", "masked_class_recall", digits=2) + "; a paired "
+        "bootstrap over test images, each image scored with its own class's filters "
+        "masked).", ""]
     return lines
 
 
@@ -299,6 +360,7 @@ def _figures(page: _Page) -> list:
              f"![gates]({REPORT_DIR}/{figures['gates']})", "",
              f"![masking]({REPORT_DIR}/{figures['masking']})", "",
              f"![correlation]({REPORT_DIR}/{figures['correlation']})", "",
+             f"![detection across ε]({ATTACK_DIR}/{attack_report.SWEEP_FIGURE})", "",
              f"![detection ROC]({ATTACK_DIR}/{attack_report.ROC_FIGURE})", ""]
     localized = page.localization is not None
     if localized:

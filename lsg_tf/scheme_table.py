@@ -83,9 +83,13 @@ def summary(results: dict, variants, seeds, correct: dict | None = None) -> dict
     return out
 
 
-def markdown(results: dict, variants, seeds, command: str, correct: dict | None = None) -> str:
-    """The side-by-side table and the LSG − STD accuracy differences."""
-    table = summary(results, variants, seeds, correct)
+def markdown(results: dict, variants, seeds, command: str, correct: dict | None = None,
+             table: dict | None = None) -> str:
+    """The side-by-side table and the LSG − STD accuracy differences.
+
+    ``table``: :func:`summary`'s result when already computed (its bootstrap is not redone).
+    """
+    table = table if table is not None else summary(results, variants, seeds, correct)
     split = results[(variants[0], seeds[0])].get("evaluated_on", "test")
     lines = [f"Command: `{command}`", "",
              f"{split.capitalize()} numbers over seeds {', '.join(map(str, seeds))}: mean ± "
@@ -112,7 +116,7 @@ def markdown(results: dict, variants, seeds, command: str, correct: dict | None 
                          f"{interval} | {verdict} |")
         lines += ["", "The verdict says higher or lower only when the mean difference exceeds "
                   "one standard deviation of the per-seed differences, \"within noise\" otherwise."]
-        if correct is not None:
+        if any("accuracy_minus_std_images" in table[n] for n in diffs):
             lines += _bootstrap_lines(table, diffs)
     lines += ["", "Φ uses the same a = 0.01 and s = 0.15·C·K for every model; masking zeroes the "
               "filters with G[c, k] > 0.5 (the trained gate of an LSG run, Φ's gate of an STD "

@@ -134,3 +134,23 @@ def interval_verdict(low: float, high: float, claim: str = "higher") -> str:
         return "inconclusive"
     above = low > 0
     return "reproduces" if above == (claim == "higher") else "does not reproduce"
+
+
+def bootstrap_interval(statistic, size: int, resamples: int = 1000, confidence: float = 0.95,
+                       seed: int = 0):
+    """``statistic(all items)`` and its percentile bootstrap interval over ``size`` items.
+
+    ``statistic`` maps an int index array (items drawn with replacement) to a number; it is
+    called once on ``arange(size)`` and once per resample. For statistics that are not a
+    mean of per-item values, e.g. an AUC difference over image pairs.
+    """
+    if int(size) != size or size < 2:
+        raise ValueError(f"bootstrap_interval needs size >= 2 items, got {size!r}")
+    if resamples < 100:
+        raise ValueError(f"resamples must be >= 100, got {resamples}")
+    rng = np.random.default_rng(seed)
+    draws = np.array([statistic(rng.integers(0, size, size=size)) for _ in range(resamples)],
+                     dtype=np.float64)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.nanpercentile(draws, [tail, 100 - tail])
+    return float(statistic(np.arange(size))), float(low), float(high)

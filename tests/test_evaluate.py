@@ -80,11 +80,13 @@ def test_evaluate_runs_uses_the_same_images_and_targets_for_every_run(two_runs):
     # detection pool: 6 test images per class, drawn once, attacked by both runs
     pool = results["data"]["pgd_pool_index"]
     assert len(pool) == len(set(pool)) == 18
-    assert std["pgd"]["images"] == lsg["pgd"]["images"] == 18
-    assert std["pgd"]["max_linf"] <= 0.1 + 1e-6
+    assert [e["eps"] for e in std["sweep"]] == [0.1]
+    assert std["sweep"][0]["pgd"]["images"] == lsg["sweep"][0]["pgd"]["images"] == 18
+    assert std["sweep"][0]["pgd"]["max_linf"] <= 0.1 + 1e-6
     for r in (std, lsg):
-        assert set(r["detection"]["mean_auc"]) == {2, 4}
-        assert all(0 <= a <= 1 for aucs in r["detection"]["auc"].values() for a in aucs)
+        detection = r["sweep"][0]["detection"]
+        assert set(detection["mean_auc"]) == {2, 4}
+        assert all(0 <= a <= 1 for aucs in detection["auc"].values() for a in aucs)
         assert 0 <= r["clean_accuracy"] <= 1
         assert r["seconds"]["total"] > 0
     assert results["data"]["accuracy_images"] == 24
@@ -98,14 +100,56 @@ def test_report_writes_tables_json_and_figures(two_runs, tmp_path):
         assert os.path.getsize(paths[key]) > 0
     text = open(paths["markdown"]).read()
     assert "## Table 4: detection AUC (%)" in text and "## Table 5: black-box attacks" in text
-    assert "| training images per class | 2 | 4 |" in text
+    assert "| ε | run | AUC, 2 per class | AUC, 4 per class | PGD target reached (%) |" in text
     assert "| No Attack | Accuracy |" in text and "| Single Pixel Attack |" in text
     assert "| Local Search Attack |" in text
     with open(paths["json"]) as f:
         payload = json.load(f)  # strict JSON: would fail on NaN
     assert "arrays" not in payload["runs"][0]
-    assert payload["runs"][0]["detection"]["mean_auc"].keys() == {"2", "4"}
+    assert payload["runs"][0]["sweep"][0]["detection"]["mean_auc"].keys() == {"2", "4"}
     assert "data_dir" not in payload["config"]
+    expected = {"accuracy", "detection_auc"} | {
+        a for a in ("pixel", "local_search")
+        if all(r[a]["attempts"] for r in payload["runs"])}  # a rate needs attempts
+    assert {c["metric"] for c in payload["comparisons"]} == expected
+    assert "## Table 4: detection AUC (%) across ε" in text and "Paper-like ε" in text
+    assert os.path.getsize(paths["sweep"]) > 0
+
+
+def test_evaluate_runs_sweeps_eps_on_one_pool_and_compares_every_lsg_run_to_std(two_runs):
+    config = _small_config(pgd=evaluate.PGDConfig(eps=(0.02, 0.2), max_iter=3),
+                           attacks=("pgd",))
+    results = evaluate.evaluate_runs(list(two_runs), config, progress=False)
+    std, lsg = results["runs"]
+    assert [e["eps"] for e in std["sweep"]] == [0.02, 0.2]
+    for e in std["sweep"]:
+        assert e["pgd"]["max_linf"] <= e["eps"] + 1e-6
+        assert e["eps_step"] == pytest.approx(2.5 * e["eps"] / 3)  # scaled with ε
+    assert results["config"]["pgd"]["eps"] == [0.02, 0.2]
+    # the same detector test images for both runs: one score array per repeat and size
+    for k in range(2):
+        for size in (2, 4):
+            assert len(std["arrays"]["detection_scores"][k][size]) == 2  # repeats
+            assert len(std["arrays"]["detection_scores"][k][size][0]) == 2 * 2 * 3
+    auc = [c for c in results["comparisons"] if c["metric"] == "detection_auc"]
+    assert {(c["eps"], c["train_per_class"]) for c in auc} == {(0.02, 2), (0.02, 4),
+                                                              (0.2, 2), (0.2, 4)}
+    for c in auc:
+        assert (c["run"], c["baseline"], c["claim"]) == ("lsg", "std", "higher")
+        assert c["difference"] == pytest.approx(c["lsg"] - c["std"])
+        assert c["low"] <= c["difference"] <= c["high"]
+    accuracy = next(c for c in results["comparisons"] if c["metric"] == "accuracy")
+    assert accuracy["difference"] == pytest.approx(lsg["clean_accuracy"] - std["clean_accuracy"])
+
+
+def test_pgd_config_scales_the_step_with_eps_unless_a_step_is_given():
+    config = evaluate.PGDConfig(eps=(1 / 255, 0.3), max_iter=10)
+    assert config.step(0.3) == pytest.approx(0.075)
+    assert config.step(1 / 255) == pytest.approx(0.25 / 255)
+    assert evaluate.PGDConfig(eps=0.3, eps_step=0.01).step(0.3) == 0.01
+    assert evaluate.PGDConfig().eps == (1 / 255, 2 / 255, 4 / 255, 8 / 255, 0.3)
+    with pytest.raises(ValueError, match="lists a radius twice"):
+        evaluate.PGDConfig(eps=(0.1, 0.1))
 
 
 def test_evaluate_runs_rejects_runs_of_different_data_sets(two_runs, tmp_path):

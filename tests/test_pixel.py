@@ -58,3 +58,14 @@ def test_pixel_attack_is_reproducible_with_a_seed():
 def test_pixel_attack_rejects_bad_budgets(kwargs, message):
     with pytest.raises(ValueError, match=message):
         pixel.make_pixel_attack(_planted(), **kwargs)
+
+
+def test_set_params_seed_restarts_the_generator():
+    attack = pixel.make_pixel_attack(_planted(), max_iter=2, population=20, seed=5)
+    attack.generate(dark_images(1, seed=3), np.zeros(1, int))  # advances the stream
+    fresh = np.random.default_rng(5).bit_generator.state
+    assert attack._rng.bit_generator.state != fresh
+    attack.set_params(seed=5)
+    assert attack._rng.bit_generator.state == fresh
+    attack.set_params(max_iter=3)  # other parameters leave the stream alone
+    assert attack._rng.bit_generator.state == fresh

@@ -180,6 +180,16 @@ def test_sweep_summary_relates_other_classes_to_their_unmasked_recall():
     assert "class 'a'" in line and "1.00 -> 0.00" in line and ">= 50%" in line
 
 
+def test_summary_line_shows_a_missing_share_as_a_dash():
+    # the other classes had no recall to keep (an untrained model): undefined, not "nan%"
+    sweep = masking.MaskingSweep(masked_recall=np.array([0.0, 0.0]),
+                                 other_recall=np.array([0.0, 0.0]),
+                                 num_masked=np.array([1, 1]),
+                                 baseline_recall=np.array([1.0, 0.0]))
+    line = masking.summary_line(masking.sweep_summary(sweep, ["a", "b"]))
+    assert "nan" not in line and "classes keep — of their recall" in line
+
+
 def _metrics(accuracy, density=0.15, phi=0.01):
     return {"test/accuracy": accuracy, "test/cross_entropy": 0.5, "gate_density": density,
             "wall_time_seconds": 10.0, "phi": {"phi": phi},

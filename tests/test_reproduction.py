@@ -19,7 +19,7 @@ TOY = reproduce_lib.Budget(
     name="toy", train_subset=None, test_subset=None, epochs=2, batch_size=32,
     lr_schedule="cosine", phi_steps=5, mis_max_examples=40, detect_train_per_class=(2,),
     detect_test_per_class=2, detect_repeats=1, pgd_iter=2, pixel_images=4, pixel_iter=1,
-    pixel_population=8, ls_images=4, ls_max_candidates=8, ls_rounds=2)
+    pixel_population=8, ls_images=4, ls_max_candidates=8, ls_rounds=2, pgd_eps=(8 / 255, 0.3))
 
 
 def _cifar_tree(root, per_class=(6, 5), size=32, seed=0):
@@ -32,6 +32,11 @@ def _cifar_tree(root, per_class=(6, 5), size=32, seed=0):
             for i in range(n):
                 image = np.clip(rng.normal(20 * c + 30, 25, (size, size, 3)), 0, 255)
                 Image.fromarray(image.astype(np.uint8)).save(os.path.join(folder, f"{i}.jpg"))
+
+
+def _summary_rows(page):
+    """(claim, [cells]) of the summary table."""
+    return [(row[0], row[1:]) for row in _table(page, "## Summary")]
 
 
 def _table(page, heading):
@@ -67,7 +72,20 @@ def test_page_has_every_table_filled(toy_reproduction):
         for row in rows:
             ours = row[1:1 + len(names)]
             assert len(ours) == len(names)
+            if heading == "## Table 4" and row[0] == "training images per class":
+                continue  # the header of the judged table
+            if heading == "## Table 4" and " / " in row[1]:  # the ε sweep: "AUC / success%"
+                assert all(re.match(r"^\d+\.\d / \d+%$", cell) for cell in ours), row
+                continue
             assert all(number.match(cell) for cell in ours), (heading, row)
+    sweep_rows = [r[0] for r in _table(page, "## Table 4") if " / " in r[1]]
+    assert sweep_rows == ["8/255", "0.3"]
+    assert "**Judged at ε = " in page
+    # every verdict cell carries an interval or says it has none
+    for text, cells in _summary_rows(page):
+        for cell in cells:
+            assert re.search(r"\[[-+]\d", cell) or "no verdict (no interval)" in cell, \
+                (text, cell)
     # Table 5: clean accuracy is a number; success rates "x.y (s/a)" or "— (0/0)".
     rows = _table(page, "## Table 5")
     assert [r[0] for r in rows] == ["clean accuracy", "one-pixel success", "local-search success"]
@@ -77,7 +95,7 @@ def test_page_has_every_table_filled(toy_reproduction):
     masking = _table(page, "## Masking")
     assert [r[0] for r in masking] == list(CIFAR_CLASSES)
     for figure in ("report/gates.png", "attack_eval/attack_eval_roc.png",
-                   "localization/localization.png"):
+                   "attack_eval/attack_eval_eps.png", "localization/localization.png"):
         assert f"]({figure})" in page and os.path.exists(os.path.join(out, figure))
     stages = json.load(open(os.path.join(out, reproduce_lib.STAGES_FILE)))
     assert set(stages) == {f"train/{n}" for n in names} | {"report", "attack_eval",
@@ -135,12 +153,25 @@ def test_bad_variants_raise(tmp_path):
         reproduce_lib.train_config(TOY, "nope", str(tmp_path), source)
 
 
-def test_claim_directions():
-    assert results_page.claim(0.9, 0.8, higher_is_better=True) == "reproduces"
-    assert "does not" in results_page.claim(0.7, 0.8, higher_is_better=True)
-    assert results_page.claim(0.1, 0.2, higher_is_better=False) == "reproduces"
-    assert "does not" in results_page.claim(0.3, 0.2, higher_is_better=False)
-    assert results_page.claim(float("nan"), 0.2, higher_is_better=False) == "—"
+def test_interval_text_shows_the_verdict_and_the_interval_in_points():
+    comparison = {"metric": "accuracy", "difference": -0.0014, "low": -0.0062,
+                  "high": 0.0034, "verdict": "inconclusive"}
+    assert results_page.interval_text(comparison) == "inconclusive (-0.14 [-0.62, +0.34])"
+    comparison.update(metric="cam_avg_iou", difference=-0.05, low=-0.08, high=-0.02,
+                      verdict="does not reproduce")
+    assert results_page.interval_text(comparison) == \
+        "**does not reproduce** (-0.050 [-0.080, -0.020])"
+
+
+def test_stages_run_alone_and_the_page_waits_for_the_rest(toy_reproduction, tmp_path):
+    _, runs, source, _ = toy_reproduction
+    out = str(tmp_path / "page")
+    with pytest.raises(ValueError, match="stages: unknown"):
+        reproduce_lib.reproduce(out, runs, TOY, source, stages=("plots",))
+    assert reproduce_lib.reproduce(out, runs, TOY, source, progress=False,
+                                   stages=("report",)) is None
+    assert os.path.exists(os.path.join(out, "report", "report.json"))
+    assert not os.path.exists(os.path.join(out, results_page.PAGE_FILE))
 
 
 def test_cli_rejects_missing_data_dir(tmp_path):

@@ -6,7 +6,8 @@ r"""Adversarial evaluation of trained runs: the paper's Table 4 (detection) and 
 Every run is evaluated on the same images and the same PGD targets (the runs must share a
 data set). Writes ``DIR/attack_eval.md``, ``DIR/attack_eval.json``,
 ``DIR/attack_eval_examples.png`` and ``DIR/attack_eval_roc.png``. The defaults are the
-paper's protocol (PGD ε = 0.3, 40 iterations; detection with 100/500/1000 training images per
+paper's protocol (PGD at ε = 1/255, 2/255, 4/255, 8/255 and the paper's 0.3, 40 iterations;
+detection with 100/500/1000 training images per
 class, 100 test images per class, 5 repeats); lower the sizes for a CPU run, e.g.
 ``--detect_train_per_class=20,50,100 --detect_test_per_class=50 --detect_repeats=3``.
 Also runnable as ``python tools/attack_eval.py``.
@@ -24,6 +25,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 from absl import app, flags  # noqa: E402
 
 from lsg_tf import cli_flags  # noqa: E402
+from lsg_tf.robustness.radii import EPS_SWEEP, eps_label, parse_eps  # noqa: E402
 
 ATTACKS = ("pgd", "pixel", "local_search")
 
@@ -39,8 +41,11 @@ _ACCURACY_IMAGES = flags.DEFINE_integer("accuracy_images", None,
 _EXAMPLES = flags.DEFINE_integer("examples", 4, "Example images per run and attack in the figure.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 256, "Batch size of features and accuracy.")
 
-_PGD_EPS = flags.DEFINE_float("pgd_eps", 0.3, "PGD L∞ radius on [0, 1] images.")
-_PGD_STEP = flags.DEFINE_float("pgd_eps_step", 0.01, "PGD step size.")
+_PGD_EPS = flags.DEFINE_list("pgd_eps", [eps_label(e) for e in EPS_SWEEP],
+                             "PGD L∞ radii on [0, 1] images (Table 4 is measured at each); "
+                             "numbers or fractions such as 8/255.")
+_PGD_STEP = flags.DEFINE_float("pgd_eps_step", None,
+                               "PGD step size for every ε (default: 2.5 ε / iterations).")
 _PGD_ITER = flags.DEFINE_integer("pgd_iter", 40, "PGD iterations.")
 _PGD_BATCH = flags.DEFINE_integer("pgd_batch_size", 128, "PGD batch size.")
 _PGD_IMAGES = flags.DEFINE_integer("pgd_images", 500,
@@ -86,10 +91,14 @@ def config_from_flags():
         raise app.UsageError(f"--detect_train_per_class must be integers, got "
                              f"{_DET_TRAIN.value}") from None
     try:
+        radii = tuple(parse_eps(v) for v in _PGD_EPS.value)
+    except ValueError as e:
+        raise app.UsageError(f"--pgd_eps: {e}") from None
+    try:
         return evaluate.AttackEvalConfig(
             attacks=tuple(_ATTACKS.value),
             detect=_DETECT.value,
-            pgd=evaluate.PGDConfig(eps=_PGD_EPS.value, eps_step=_PGD_STEP.value,
+            pgd=evaluate.PGDConfig(eps=radii, eps_step=_PGD_STEP.value,
                                    max_iter=_PGD_ITER.value, batch_size=_PGD_BATCH.value,
                                    images=_PGD_IMAGES.value),
             detection=DetectionProtocol(train_per_class=train_sizes,

@@ -18,6 +18,11 @@ one evaluation item, scored against that class's binary mask with void pixels ex
 The paper uses the top 20% and success ``IoU > 0.15`` (AP15); the authors' later variant is
 the top 30% and ``IoU > 0.3``: both are parameters.
 
+The results keep their per-item IoUs (``item_iou``, ``item_class``, ``item_image``; left out of
+:func:`summary_dict`), so that LSG − STD differences of the Table 3 totals can get a paired
+bootstrap interval over the items: :func:`one_filter_totals` recomputes the one-filter totals
+(filter assignment included) for resampled items.
+
 Images of any size are resized (bilinear, antialiased) to the model's input size for the
 forward pass and converted to its channel count (gray from RGB by ITU-R BT.601 luma
 ``0.299 R + 0.587 G + 0.114 B``; RGB from gray by repetition). Fig. 8 is drawn by
@@ -27,6 +32,7 @@ forward pass and converted to its channel count (gray from RGB by ITU-R BT.601 l
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 
 import numpy as np
@@ -290,6 +296,14 @@ def item_accuracy(model, maps: np.ndarray, items) -> float:
 
 
 # ---------------------------------------------------------------------------- summaries
+PER_ITEM_FIELDS = ("item_iou", "item_class", "item_image")
+
+
+def _per_item():
+    """A per-item field: optional, not printed, not compared (arrays)."""
+    return dataclasses.field(default=None, repr=False, compare=False)
+
+
 @dataclasses.dataclass
 class ClassScores:
     """Avg-IoU and AP of one class; ``count``: its items (CAM) or filters (one filter)."""
@@ -311,6 +325,9 @@ class OneFilterResult:
     filter_iou: list  # IoU^k
     filter_ap: list  # AP^k
     filter_threshold: list = dataclasses.field(default_factory=list)  # t_k (dataset-wide)
+    # Per item: IoU_x^k [num_items, K] and the item's model class (not in summary_dict).
+    item_iou: np.ndarray | None = _per_item()
+    item_class: list | None = _per_item()
 
 
 @dataclasses.dataclass
@@ -320,6 +337,9 @@ class CamResult:
     per_class: list
     avg_iou: float
     ap: float
+    # Per item: IoU_x [num_items] and the item's model class (not in summary_dict).
+    item_iou: np.ndarray | None = _per_item()
+    item_class: list | None = _per_item()
 
 
 @dataclasses.dataclass
@@ -332,6 +352,16 @@ class LocalizationResult:
     num_items: int
     one_filter: OneFilterResult
     cam: CamResult
+    item_image: list | None = _per_item()  # image index of each item
+
+
+def summary_dict(result: LocalizationResult) -> dict:
+    """``dataclasses.asdict(result)`` without the per-item fields (the JSON report's form)."""
+    doc = dataclasses.asdict(result)
+    for part in (doc, doc["one_filter"], doc["cam"]):
+        for key in PER_ITEM_FIELDS:
+            part.pop(key, None)
+    return doc
 
 
 def summarise_one_filter(ious: np.ndarray, item_classes, classes, class_names,
@@ -362,7 +392,74 @@ def summarise_one_filter(ious: np.ndarray, item_classes, classes, class_names,
     return OneFilterResult(per_class=per_class, avg_iou=float(filter_iou.mean()),
                            ap=float(filter_ap.mean()),
                            filter_class=[int(classes[j]) for j in best],
-                           filter_iou=filter_iou.tolist(), filter_ap=filter_ap.tolist())
+                           filter_iou=filter_iou.tolist(), filter_ap=filter_ap.tolist(),
+                           item_iou=ious, item_class=[int(c) for c in item_classes])
+
+
+def one_filter_totals(ious: np.ndarray, item_classes, iou_threshold: float,
+                      weights=None) -> tuple[float, float]:
+    """Total one-filter Avg-IoU and AP (E.1, Table 3) of items counted ``weights`` times.
+
+    With unit weights these are :func:`summarise_one_filter`'s ``avg_iou`` and ``ap`` (the
+    same filter assignment; IoU equal up to rounding). For a bootstrap resample (``weights``:
+    how often each item was drawn) the whole statistic is recomputed: per-class means over the
+    drawn items, each filter reassigned to its highest-AP class among the classes drawn, then
+    the mean over all filters. The total is a mean over filters, not over items, so it has no
+    per-item form. :class:`OneFilterTotals` does the same for many weightings.
+
+    Args:
+        ious: ``[num_items, K]`` ``IoU_x^k``.
+        item_classes: ``[num_items]`` model class of each item.
+        iou_threshold: success is ``IoU > iou_threshold``.
+        weights: ``[num_items]`` non-negative counts (None: all 1).
+    """
+    return OneFilterTotals(ious, item_classes, iou_threshold)(weights)
+
+
+class OneFilterTotals:
+    """:func:`one_filter_totals` of fixed items under many weightings (bootstrap resamples).
+
+    The per-class item blocks are prepared once and each weighting's totals are cached, so
+    the two bootstraps of a run (Avg-IoU, AP) with the same seed compute each resample once.
+    """
+
+    def __init__(self, ious: np.ndarray, item_classes, iou_threshold: float):
+        ious = np.asarray(ious, np.float64)
+        item_classes = np.asarray(item_classes)
+        if ious.ndim != 2 or item_classes.shape != (ious.shape[0],):
+            raise ValueError(f"one_filter_totals needs ious [N, K] and N item classes, got "
+                             f"shapes {ious.shape} and {item_classes.shape}")
+        self.num_items, self.num_filters = ious.shape
+        # Per class (ascending): its items and their [IoU_x^k | IoU_x^k > threshold] rows.
+        stacked = np.concatenate([ious, (ious > iou_threshold).astype(np.float64)], axis=1)
+        self._members = [np.flatnonzero(item_classes == c) for c in np.unique(item_classes)]
+        self._blocks = [np.ascontiguousarray(stacked[m]) for m in self._members]
+        self._cache = {}
+
+    def __call__(self, weights=None) -> tuple[float, float]:
+        """``(avg_iou, ap)`` with item ``i`` counted ``weights[i]`` times (None: all 1)."""
+        weights = (np.ones(self.num_items) if weights is None
+                   else np.asarray(weights, np.float64))
+        if weights.shape != (self.num_items,) or (weights < 0).any() or not weights.any():
+            raise ValueError(f"weights must be {self.num_items} non-negative counts, not all 0")
+        key = hashlib.blake2b(weights.tobytes(), digest_size=16).digest()
+        if key not in self._cache:
+            self._cache[key] = self._totals(weights)
+        return self._cache[key]
+
+    def _totals(self, weights):
+        k = self.num_filters
+        iou_ck = np.zeros((len(self._members), k))
+        ap_ck = np.full((len(self._members), k), -np.inf)  # undrawn class: no filter
+        for j, (members, block) in enumerate(zip(self._members, self._blocks)):
+            w = weights[members]
+            count = w.sum()
+            if count > 0:
+                sums = (w @ block) / count
+                iou_ck[j], ap_ck[j] = sums[:k], sums[k:]
+        best = np.argmax(ap_ck, axis=0)  # first class on ties, as in summarise_one_filter
+        cols = np.arange(k)
+        return float(iou_ck[best, cols].mean()), float(ap_ck[best, cols].mean())
 
 
 def summarise_cam(ious: np.ndarray, item_classes, classes, class_names,
@@ -375,7 +472,8 @@ def summarise_cam(ious: np.ndarray, item_classes, classes, class_names,
                              count=int((item_classes == c).sum()))
                  for c, name in zip(classes, class_names)]
     return CamResult(per_class=per_class, avg_iou=float(ious.mean()),
-                     ap=float((ious > iou_threshold).mean()))
+                     ap=float((ious > iou_threshold).mean()), item_iou=ious,
+                     item_class=[int(c) for c in item_classes])
 
 
 def evaluated_classes(items, model_class_names):
@@ -423,7 +521,8 @@ def localize(model, data: VocData, items, model_class_names, variants=(PAPER_VAR
             top_fraction=float(top_fraction), iou_threshold=float(iou_threshold),
             num_images=len(used), num_items=len(items),
             one_filter=one_filter,
-            cam=summarise_cam(item_cam, item_classes, classes, names, iou_threshold)))
+            cam=summarise_cam(item_cam, item_classes, classes, names, iou_threshold),
+            item_image=[item.image for item in items]))
     return results
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from lsg_tf import paper
-from lsg_tf.formatting import MISSING, fmt
+from lsg_tf.analysis import correlation, report_intervals
+from lsg_tf.formatting import MISSING, fmt, is_missing
 
 # The report's figures: key -> file name in the report folder.
 FIGURES = {
@@ -38,15 +39,25 @@ def _figure(key: str, caption: str) -> str:
     return f"![{key}]({FIGURES[key]})\n\n*{caption}*"
 
 
-def report_markdown(report, command: str = "") -> str:
-    """The full ``report.md`` of a :class:`~lsg_tf.analysis.report_lib.Report`."""
+def report_markdown(report, command: str = "", compared: list | None = None) -> str:
+    """The full ``report.md`` of a :class:`~lsg_tf.analysis.report_lib.Report`.
+
+    ``compared``: the intervals of :func:`~lsg_tf.analysis.report_intervals.comparisons`
+    (computed if None).
+    """
+
     runs = report.runs
     names = [r.name for r in runs]
     classes = list(report.data.class_names)
     opts = report.options
+    if compared is None:
+        compared = report_intervals.comparisons(report)
+    std = report_intervals.std_run(runs)
     out = (_introduction(report, command) + _runs(runs, names) + _at_a_glance(runs)
-           + _claims(runs) + _table1(runs, names, opts, len(classes)) + _phi_cost(runs, names)
-           + _table2(runs, names, opts) + _masking(runs, names, opts, classes)
+           + _claims(runs, std, compared, len(report.data.labels), opts)
+           + _table1(runs, names, opts, len(classes)) + _phi_cost(runs, names)
+           + _table2(runs, names, opts) + _c_ic_variants(runs, names, std)
+           + _masking(runs, names, opts, classes)
            + _similarity(runs, names) + _mis_clusters_filters(runs, names, opts, classes)
            + _figures())
     return "\n".join(out)
@@ -94,32 +105,94 @@ def _at_a_glance(runs) -> list:
                    rows), ""]
 
 
-def _claims(runs) -> list:
-    """The paper's claims checked for every gated run against the first STD run."""
-    std = next((r for r in runs if not r.gate_trained), None)
-    gated = [r for r in runs if r.gate_trained]
+def _claims(runs, std, compared, num_images: int, opts) -> list:
+    """The paper's claims checked for every gated run against the STD run (scheme "std").
+
+    Claims about LSG − STD that a per-image quantity measures (accuracy and Φ, Table 1;
+    masked and other classes' recall, Fig. 5) carry the paired bootstrap interval and verdict
+    of ``compared`` (:func:`~lsg_tf.analysis.report_intervals.comparisons`); the L1 density, C_IC
+    (Table 2) and MIS are point estimates.
+    """
+    gated = [r for r in runs if r.gate_trained and r is not std]
     if std is None or not gated:
         return []
+    intervals = {(c["run"], c["metric"]): c for c in compared}
 
     def masked(r):
         return float(np.nanmean(r.masking_sweep.masked_recall))
+
+    def others(r):
+        return float(np.nanmean(r.masking_sweep.other_recall))
 
     def check(value, reference, lower=True, digits=4):
         holds = value < reference if lower else value > reference
         return f"{'yes' if holds else 'no'}: {fmt(value, digits)} vs {fmt(reference, digits)}"
 
+    def interval(run, metric, value, reference):
+        found = intervals.get((run.name, metric))
+        if found is None:
+            return check(value, reference) + "; no interval"
+        text = check(value, reference, lower=found["claim"] == "lower")
+        return (f"{text}; LSG − STD {_signed(found['difference'])}, 95% "
+                f"[{_signed(found['low'])}, {_signed(found['high'])}]: **{found['verdict']}**")
+
+    def point(value, reference, lower=True, digits=4):
+        return check(value, reference, lower, digits) + "; point estimate"
+
     rows = [
-        ["Φ below the STD run's (Table 1)"] + [check(r.phi.phi, std.phi.phi) for r in gated],
+        ["test accuracy above the STD run's (Table 1)"]
+        + [interval(r, "accuracy", r.table1.accuracy, std.table1.accuracy) for r in gated],
+        ["Φ below the STD run's (Table 1)"]
+        + [interval(r, "phi", r.phi.phi, std.phi.phi) for r in gated],
+        ["L1 density below the STD run's (Table 1)"]
+        + [point(r.table1.l1_norm, std.table1.l1_norm) for r in gated],
         ["masking a class's own filters: its recall below the STD run's (Fig. 5; mean over "
-         "classes)"] + [check(masked(r), masked(std), digits=2) for r in gated],
-        ["C_IC below the STD run's (Table 2)"] + [check(r.c_ic, std.c_ic) for r in gated],
+         "classes)"] + [interval(r, "masked_class_recall", masked(r), masked(std)) for r in gated],
+        ["masking a class's own filters: the other classes' recall above the STD run's "
+         "(Fig. 5; mean over classes)"]
+        + [interval(r, "other_classes_recall", others(r), others(std)) for r in gated],
+        ["C_IC below the STD run's (Table 2)"] + [point(r.c_ic, std.c_ic) for r in gated],
+        ["MIS above the STD run's (more class-specific filters)"]
+        + [point(r.mis.mis, std.mis.mis, lower=False) for r in gated],
         ["S_TP more often diagonal than S_FN (Fig. 6; rows with diagonal maximum)"]
-        + [check(r.similarity.tp_dominance.argmax_fraction,
+        + [point(r.similarity.tp_dominance.argmax_fraction,
                  r.similarity.fn_dominance.argmax_fraction, lower=False, digits=2)
            for r in gated],
     ]
+    lsg, reference = paper.TABLE1[paper.LSG], paper.TABLE1[paper.STD]
+    gain = 100 * (lsg["accuracy"] - reference["accuracy"])
     return [f"## The paper's claims, each gated run against `{std.name}`", "",
-            _table(["claim"] + [r.name for r in gated], rows), ""]
+            _table(["claim"] + [r.name for r in gated], rows), "",
+            "Each cell: whether the claim holds for the point values (the run's vs the STD "
+            "run's), then, where a per-image quantity exists, the difference LSG − STD and its "
+            f"95% interval from a paired bootstrap over the {num_images} test images "
+            f"({opts.bootstrap_resamples} resamples, seed {opts.bootstrap_seed}): both runs "
+            "classify the same images, so a resample keeps an image's two values together. "
+            "The verdict comes from the interval alone: **reproduces** when it excludes 0 in "
+            "the paper's direction, **does not reproduce** when it excludes 0 the other way, "
+            "**inconclusive** when it contains 0. For accuracy and the other classes' recall "
+            "the paper's point is that LSG loses nothing (its Table 1 LSG accuracy is "
+            f"{gain:.2f} points above its STD's): *inconclusive* agrees with it, only *does "
+            "not reproduce* contradicts it.", "",
+            "Per-image values: accuracy, 1 if correct; Φ, the gated cross-entropy at the run's "
+            "Φ gate plus the sparsity term, with the gate held at its fit (to first order the "
+            "sampling error of a minimum is that of the objective at the minimiser); masking, "
+            "1 if the image is still correct when its own class's filters are masked, and for "
+            "the other classes the mean over the C − 1 sweeps that mask another class. On a "
+            "balanced test set their means are the mean recalls of the masking sweep (otherwise "
+            "images are weighted by N/(C·n_y) to keep the class mean).", "",
+            "No interval for the L1 density, C_IC and MIS: a trained gate's density and the "
+            "filter correlations are functions of the weights alone (test images enter C_IC "
+            "only through the choice of each class's dominant filters, and the STD run's "
+            "density through Φ's gate). MIS is estimated on test images, but one estimate "
+            "costs seconds to minutes (kNN estimator on every filter and class) and resampling "
+            "with replacement duplicates images, which biases kNN mutual information upwards. "
+            "These rows are point estimates: their uncertainty comes from training seeds only "
+            "(repeat the runs with other seeds for an interval).", ""]
+
+
+def _signed(value, digits: int = 4) -> str:
+    return MISSING if is_missing(value) else f"{float(value):+.{digits}f}".replace("-", "−")
 
 
 def _table1(runs, names, opts, num_classes: int) -> list:
@@ -200,6 +273,33 @@ def _table2(runs, names, opts) -> list:
                 + [fmt(int(np.sum(np.bincount(r.dominant_filters.ravel()) > 1))) for r in runs]
                 + [MISSING] * len(columns))
     return out + [_table(["metric"] + names + list(columns), rows), ""]
+
+
+def _c_ic_variants(runs, names, std) -> list:
+    """C_IC under each reading of :data:`lsg_tf.analysis.correlation.C_IC_VARIANTS` (Table 2)."""
+    variants = correlation.C_IC_VARIANTS
+    rows = [[f"`{key}`", definition] + [fmt(r.c_ic_variants.get(key)) for r in runs]
+            for key, definition in variants.items()]
+    out = ["### C_IC under each reading of the paper's definition", "",
+           "The paper computes C_IC from \"the correlation between filters\" without saying "
+           "whether a filter is centred on its mean weight first (Pearson) or not (cosine of "
+           "the raw weights), nor whether signed or absolute correlations are averaged. The "
+           "same dominant filters under each reading:", "",
+           _table(["variant", "definition"] + names, rows), "",
+           "The C_IC of the other tables and of the paper's claims is `cosine`: "
+           "`correlation.inter_class_correlation` averages the signed, uncentred cosine of the "
+           "flattened kernels that `correlation.filter_correlation` computes, which is Table "
+           "2's formula with the paper's \"correlation between filters\" read literally as the "
+           "normalised inner product of the filters.", ""]
+    if std is not None and std.c_ic_variants:
+        for run in (r for r in runs if r.gate_trained and r is not std):
+            below = [k for k in variants if run.c_ic_variants.get(k, np.nan)
+                     < std.c_ic_variants.get(k, np.nan)]
+            out.append(f"`{run.name}` has C_IC below `{std.name}`'s under {len(below)} of "
+                       f"{len(variants)} readings"
+                       + (f" ({', '.join(below)})." if below else "."))
+        out.append("")
+    return out
 
 
 def _masking(runs, names, opts, classes) -> list:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from lsg_tf.analysis import head, metrics
+from lsg_tf.formatting import percent
 
 
 def class_filters(gate: np.ndarray, classes: Sequence[int], threshold: float) -> np.ndarray:
@@ -53,6 +54,8 @@ class MaskingResult:
         baseline_recall: per-class recall without masking, ``[C]``.
         masked_recall: mean recall of the masked classes (masked model).
         other_recall: mean recall of the other classes (masked model).
+        correct: bool ``[N]``, image i classified correctly by the masked model (per-image
+            data for intervals; left out of ``report.json``).
     """
 
     classes: list
@@ -64,6 +67,7 @@ class MaskingResult:
     baseline_recall: np.ndarray
     masked_recall: float
     other_recall: float
+    correct: np.ndarray | None = dataclasses.field(default=None, repr=False)
 
 
 def mask_filters(features: np.ndarray, labels: np.ndarray, kernel: np.ndarray, bias: np.ndarray,
@@ -90,8 +94,8 @@ def mask_filters(features: np.ndarray, labels: np.ndarray, kernel: np.ndarray, b
     keep = (~masked).astype(np.float32)
     baseline = metrics.confusion_matrix(
         labels, head.logits(features, kernel, bias).argmax(axis=1), num_classes)
-    confusion = metrics.confusion_matrix(
-        labels, head.logits(features, kernel, bias, keep).argmax(axis=1), num_classes)
+    predictions = head.logits(features, kernel, bias, keep).argmax(axis=1)
+    confusion = metrics.confusion_matrix(labels, predictions, num_classes)
     recall = metrics.per_class_recall(confusion)
     chosen = np.zeros(num_classes, bool)
     chosen[list(classes)] = True
@@ -100,7 +104,8 @@ def mask_filters(features: np.ndarray, labels: np.ndarray, kernel: np.ndarray, b
         masked_filters=np.flatnonzero(masked), confusion=confusion,
         baseline_confusion=baseline, recall=recall,
         baseline_recall=metrics.per_class_recall(baseline),
-        masked_recall=_nanmean(recall[chosen]), other_recall=_nanmean(recall[~chosen]))
+        masked_recall=_nanmean(recall[chosen]), other_recall=_nanmean(recall[~chosen]),
+        correct=predictions == labels)
 
 
 @dataclasses.dataclass
@@ -112,12 +117,15 @@ class MaskingSweep:
         other_recall: ``[C]``, mean recall of the other classes in that case.
         num_masked: ``[C]``, number of filters masked for class c.
         baseline_recall: ``[C]``, recall without masking.
+        correct: bool ``[C, N]``, ``correct[c, i]``: image i classified correctly with class
+            c's filters masked (per-image data; see :func:`per_image_masking`).
     """
 
     masked_recall: np.ndarray
     other_recall: np.ndarray
     num_masked: np.ndarray
     baseline_recall: np.ndarray
+    correct: np.ndarray | None = dataclasses.field(default=None, repr=False)
 
 
 def masking_sweep(features, labels, kernel, bias, gate, threshold: float = 0.5) -> MaskingSweep:
@@ -128,7 +136,36 @@ def masking_sweep(features, labels, kernel, bias, gate, threshold: float = 0.5) 
         masked_recall=np.array([r.masked_recall for r in results]),
         other_recall=np.array([r.other_recall for r in results]),
         num_masked=np.array([len(r.masked_filters) for r in results]),
-        baseline_recall=results[0].baseline_recall)
+        baseline_recall=results[0].baseline_recall,
+        correct=np.stack([r.correct for r in results]))
+
+
+def per_image_masking(correct: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each test image's outcome in the masking sweep (Fig. 5), for intervals over images.
+
+    Args:
+        correct: bool ``[C, N]`` of :attr:`MaskingSweep.correct`; labels: int ``[N]``.
+
+    Returns:
+        ``(own, others)``, float64 ``[N]``: ``own[i]`` = 1 if image i (class y_i) is correct
+        when class y_i's filters are masked; ``others[i]`` = mean over classes c != y_i of
+        "correct when c's filters are masked". On a balanced test set (n images per class)
+        ``mean(own)`` equals the mean masked recall ``mean_c masked_recall[c]`` and
+        ``mean(others)`` the mean other-class recall ``mean_c other_recall[c]``; otherwise
+        they weight classes by their image counts.
+
+    Raises:
+        ValueError: ``correct`` not ``[C, N]`` with C >= 2, or labels not ``[N]`` in ``[0, C)``.
+    """
+    correct = np.asarray(correct)
+    if correct.ndim != 2 or correct.shape[0] < 2:
+        raise ValueError(f"correct must have shape [C, N] with C >= 2, got shape {correct.shape}")
+    num_classes, num_images = correct.shape
+    labels = head.check_labels(labels, num_images, num_classes)
+    correct = correct.astype(np.float64)
+    own = correct[labels, np.arange(num_images)]
+    others = (correct.sum(axis=0) - own) / (num_classes - 1)
+    return own, others
 
 
 def _nanmean(values: np.ndarray) -> float:
@@ -165,6 +202,6 @@ def summary_line(summary: dict, threshold: float = 0.5) -> str:
     return (f"masking the {summary['num_masked'][c]} filters of class "
             f"{summary['class_names'][c]!r} (G > {threshold}): its recall "
             f"{summary['recall_before'][c]:.2f} -> {summary['recall_after'][c]:.2f}, other "
-            f"classes keep {100 * summary['others_kept'][c]:.0f}% of their recall; over all "
+            f"classes keep {percent(summary['others_kept'][c], 0)} of their recall; over all "
             f"classes: masked recall <= {summary['max_recall_after']:.2f}, others keep >= "
-            f"{100 * summary['min_others_kept']:.0f}%")
+            f"{percent(summary['min_others_kept'], 0)}")

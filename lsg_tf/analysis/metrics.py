@@ -23,6 +23,19 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
+def per_image_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each image's cross-entropy in nats, ``-log softmax(z_i)[y_i]``, float64 ``[N]``.
+
+    Args:
+        logits: ``[N, C]``; labels: int ``[N]`` in ``[0, C)``.
+    """
+    logits = np.asarray(logits)
+    if logits.ndim != 2:
+        raise ValueError(f"logits must have shape [N, C], got shape {logits.shape}")
+    labels = head.check_labels(labels, len(logits), logits.shape[-1])
+    return -log_softmax(logits)[np.arange(len(labels)), labels]
+
+
 def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
     """Mean cross-entropy in nats, ``-mean_i log softmax(z_i)[y_i]``.
 
@@ -33,7 +46,7 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
     labels = head.check_labels(labels, len(logits), logits.shape[-1])
     if not len(labels):
         raise ValueError("cross_entropy needs at least one example, got N=0")
-    return float(-log_softmax(logits)[np.arange(len(labels)), labels].mean())
+    return float(per_image_cross_entropy(logits, labels).mean())
 
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:

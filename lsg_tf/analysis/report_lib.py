@@ -5,7 +5,8 @@ inference pass over the shared test images (:func:`lsg_tf.features.pooled_featur
 and evaluates every analysis of :mod:`lsg_tf.analysis` on the cached pooled features and the
 weights. :func:`write_report` turns the result into ``report.md``, ``report.json`` and PNG
 figures. Analyses that need a gate use the run's trained gate, or for an STD run (whose gate
-is never trained) the gate that minimises Φ.
+is never trained) the gate that minimises Φ. :func:`comparisons` gives every gated run's
+difference to the STD run with a paired bootstrap interval over the test images.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from lsg_tf.analysis import (clusters, correlation, filters_per_class, head, markdown, masking,
-                             metrics, mis, phi, similarity)
+                             metrics, mis, phi, report_intervals, similarity)
 from lsg_tf.analysis.markdown import FIGURES, PAPER_TABLE1, PAPER_TABLE2  # noqa: F401  (API)
 from lsg_tf.run_io import jsonable
 
@@ -51,6 +52,9 @@ class ReportOptions:
         mis_max_examples: MIS on a seeded subset of this many images (None: all).
         seed: seed of MIS, k-means and subsampling.
         batch_size: inference batch size.
+        bootstrap_resamples: resamples of the paired bootstrap of
+            :func:`~lsg_tf.analysis.report_intervals.comparisons`.
+        bootstrap_seed: its seed (fixed: the same report gives the same intervals).
     """
 
     phi_coefficient: float = 0.01
@@ -65,6 +69,8 @@ class ReportOptions:
     mis_max_examples: int | None = 5000
     seed: int = 0
     batch_size: int = 256
+    bootstrap_resamples: int = 2000
+    bootstrap_seed: int = 0
 
     def __post_init__(self):
         self.mask_classes = tuple(tuple(int(c) for c in s) for s in self.mask_classes)
@@ -78,6 +84,10 @@ class ReportOptions:
             raise ValueError(f"m must be an integer >= 1, got {self.m!r}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size!r}")
+        if int(self.bootstrap_resamples) != self.bootstrap_resamples \
+                or self.bootstrap_resamples < 100:
+            raise ValueError(f"bootstrap_resamples must be an integer >= 100, "
+                             f"got {self.bootstrap_resamples!r}")
 
 
 @dataclasses.dataclass
@@ -97,7 +107,15 @@ class TestData:
 
 @dataclasses.dataclass
 class RunAnalysis:
-    """Every analysis of one run (see the module of each field's type)."""
+    """Every analysis of one run (see the module of each field's type).
+
+    ``c_ic`` is the ``cosine`` entry of ``c_ic_variants``
+    (:data:`lsg_tf.analysis.correlation.C_IC_VARIANTS`). The last four fields are per-image
+    values over the test images, for the intervals of :func:`comparisons` (left out of
+    ``report.json``): ``correct`` (bool, STD path), ``masked_own`` and ``masked_others``
+    (:func:`lsg_tf.analysis.masking.per_image_masking`, Fig. 5) and ``phi_per_image``
+    (gated cross-entropy at Φ's gate plus Φ's sparsity term; its mean is Φ, Table 1).
+    """
 
     name: str
     scheme: str
@@ -120,6 +138,14 @@ class RunAnalysis:
     clusters: clusters.ClusterMatch
     filters_per_class: filters_per_class.FiltersPerClass
     filter_order: np.ndarray
+    c_ic_variants: dict = dataclasses.field(default_factory=dict)
+    correct: np.ndarray | None = dataclasses.field(default=None, repr=False)
+    masked_own: np.ndarray | None = dataclasses.field(default=None, repr=False)
+    masked_others: np.ndarray | None = dataclasses.field(default=None, repr=False)
+    phi_per_image: np.ndarray | None = dataclasses.field(default=None, repr=False)
+
+
+# RunAnalysis fields holding per-image values, not results (left out of report.json).
 
 
 @dataclasses.dataclass
@@ -223,8 +249,13 @@ def analyse_model(model, test: TestData, trained_gate: np.ndarray, gate_trained:
                                    options.mask_threshold)
               for classes in options.mask_classes]
     sweep = masking.masking_sweep(pooled, labels, kernel, bias, gate, options.mask_threshold)
+    masked_own, masked_others = masking.per_image_masking(sweep.correct, labels)
+    # Φ per image: cross-entropy of the gated logits (a ⊙ G[y]) W + b at Φ's gate + sparsity.
+    phi_per_image = metrics.per_image_cross_entropy(
+        head.logits(pooled, kernel, bias, phi_result.gate[labels]), labels) + phi_result.sparsity
     sim = similarity.feature_gate_similarity(pooled, labels, predictions, gate)
-    corr = correlation.filter_correlation(correlation.last_conv_filters(model))
+    filters = correlation.last_conv_filters(model)
+    corr = correlation.filter_correlation(filters)
     dominant = correlation.dominant_filters(pooled, labels, num_classes,
                                             min(options.m, pooled.shape[1]))
     cluster = clusters.cluster_centres(pooled, gate, labels, seed=options.seed)
@@ -237,7 +268,10 @@ def analyse_model(model, test: TestData, trained_gate: np.ndarray, gate_trained:
         dominant_filters=dominant, c_ic=correlation.inter_class_correlation(corr, dominant),
         clusters=cluster,
         filters_per_class=filters_per_class.filters_per_class(gate, options.filter_threshold),
-        filter_order=correlation.filter_order(gate))
+        filter_order=correlation.filter_order(gate),
+        c_ic_variants=correlation.inter_class_correlation_variants(filters, dominant),
+        correct=predictions == labels, masked_own=masked_own, masked_others=masked_others,
+        phi_per_image=phi_per_image)
 
 
 def analyse_runs(run_dirs: Sequence[str], names: Sequence[str] | None = None,
@@ -291,11 +325,33 @@ def analyse_runs(run_dirs: Sequence[str], names: Sequence[str] | None = None,
 
 
 # ------------------------------------------------------------------------ writing
-def report_json(report: Report, command: str = "") -> dict:
-    """Every number of the report as JSON-ready data (NaN and inf become null)."""
+def report_json(report: Report, command: str = "", compared: list | None = None) -> dict:
+    """Every number of the report as JSON-ready data (NaN and inf become null).
+
+    Top-level keys: ``command``, ``data``, ``options``, ``paper``, ``runs`` (one dict per
+    :class:`RunAnalysis`, per-image values left out, with ``c_ic_variants``: C_IC under each
+    reading of :data:`lsg_tf.analysis.correlation.C_IC_VARIANTS`) and ``comparisons``: one
+    dict per gated run and metric against the STD run (:func:`comparisons`; ``compared``
+    if given), empty without a run of scheme "std"::
+
+        {"metric": "accuracy" | "phi" | "masked_class_recall" | "other_classes_recall",
+         "run": <gated run name>, "baseline": <STD run name>,
+         "lsg": <mean over images, gated run>, "std": <same, STD run>,
+         "difference": lsg - std, "low": <2.5 % bound>, "high": <97.5 % bound>,
+         "claim": "higher" | "lower" (the paper's direction of lsg - std),
+         "verdict": "reproduces" | "does not reproduce" | "inconclusive",
+         "method": "paired bootstrap over N test images, R resamples[, caveat]"}
+    """
+    if compared is None:
+        compared = report_intervals.comparisons(report)
     runs = []
     for run in report.runs:
         item = dataclasses.asdict(run)
+        for key in report_intervals.PER_IMAGE_FIELDS:  # per-image data, not results
+            item.pop(key)
+        item["masking_sweep"].pop("correct")
+        for result in item["masking"]:
+            result.pop("correct")
         item["clusters"].pop("assignments")  # per-image data, not a result
         item["redundancy"] = {"thresholds": list(report.options.redundancy_thresholds),
                               "fraction_above": run.redundancy}
@@ -308,6 +364,7 @@ def report_json(report: Report, command: str = "") -> dict:
         "options": dataclasses.asdict(report.options),
         "paper": {"table1": PAPER_TABLE1, "table2_c_ic": PAPER_TABLE2},
         "runs": runs,
+        "comparisons": compared,
     }, finite=True, significant=6)
 
 
@@ -333,8 +390,9 @@ def write_report(report: Report, out_dir: str, command: str = "") -> dict:
     for key, figure in _figures(report).items():
         paths[key] = os.path.join(out_dir, FIGURES[key])
         plots.save_figure(figure, paths[key])
-    run_io.write_text(paths["json"], dump_json(report_json(report, command)))
-    run_io.write_text(paths["report"], markdown.report_markdown(report, command))
+    compared = report_intervals.comparisons(report)
+    run_io.write_text(paths["json"], dump_json(report_json(report, command, compared)))
+    run_io.write_text(paths["report"], markdown.report_markdown(report, command, compared))
     return paths
 
 

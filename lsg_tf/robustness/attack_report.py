@@ -1,10 +1,11 @@
 """Markdown, JSON and figures from :func:`lsg_tf.robustness.evaluate.evaluate_runs`.
 
-``write_report(results, out_dir)`` writes ``attack_eval.md`` (the paper's Tables 4 and 5 plus
-cost and PGD tables), ``attack_eval.json`` (every number, per-image black-box records),
-``attack_eval_examples.png`` (clean / adversarial pairs) and ``attack_eval_roc.png`` (ROC curves
-of the first repeat per training size). matplotlib is imported only inside the drawing
-functions.
+``write_report(results, out_dir)`` writes ``attack_eval.md`` (the paper's Tables 4 and 5 with
+95% intervals, plus cost and PGD tables), ``attack_eval.json`` (every number, per-image
+black-box records, the LSG − STD comparisons), ``attack_eval_examples.png`` (clean /
+adversarial pairs), ``attack_eval_eps.png`` (AUC and PGD success against ε) and
+``attack_eval_roc.png`` (ROC curves of the first repeat per training size at the paper-like
+ε). matplotlib is imported only inside the drawing functions.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ import os
 
 import numpy as np
 
-from lsg_tf import paper, run_io
-from lsg_tf.formatting import fmt, percent
+from lsg_tf import paper, run_io, stats
+from lsg_tf.formatting import MISSING, fmt, percent
+from lsg_tf.robustness.radii import eps_label
 
 MARKDOWN_FILE = "attack_eval.md"
 JSON_FILE = "attack_eval.json"
 EXAMPLES_FIGURE = "attack_eval_examples.png"
 ROC_FIGURE = "attack_eval_roc.png"
+SWEEP_FIGURE = "attack_eval_eps.png"
 
 ATTACK_TITLES = {"pgd": "targeted PGD", "pixel": "one-pixel", "local_search": "local search"}
 
@@ -50,8 +53,8 @@ def _common_success(runs: list[dict], attack: str):
 def markdown(results: dict, command: str | None = None) -> str:
     """The report as Markdown (see the module docstring)."""
     runs = results["runs"]
-    lines = (_introduction(results, command) + _sizes(results) + _table4(runs)
-             + _table5(runs) + _black_box_cost(runs) + _pgd(runs) + _figures(runs))
+    lines = (_introduction(results, command) + _sizes(results) + _table4(results)
+             + _table5(results) + _black_box_cost(runs) + _pgd(runs) + _figures(results))
     return "\n".join(lines) + "\n"
 
 
@@ -89,16 +92,19 @@ def _sizes(results: dict) -> list:
     d = results["data"]
     lines = ["", "## Sizes", ""]
     lines.append(f"- Clean accuracy: {d['accuracy_images']} test images.")
-    if "pgd" in runs[0]:
+    if "sweep" in runs[0]:
         p = cfg["pgd"]
-        lines.append(f"- Targeted L∞ PGD (ART): ε = {p['eps']}, step {p['eps_step']}, "
-                     f"{p['max_iter']} iterations, on {d['pgd_pool_images']} "
+        lines.append("- Targeted L∞ PGD (ART) at ε = "
+                     + ", ".join(eps_label(e) for e in p["eps"])
+                     + " (steps " + ", ".join(f"{v:.4g}" for v in p["eps_step"])
+                     + f"), {p['max_iter']} iterations, on {d['pgd_pool_images']} "
                      f"{d['pgd_pool_split']} images (stratified).")
-    if "detection" in runs[0]:
+    if "detection" in _sweep(runs[0])[0]:
         det = cfg["detection"]
+        feature_dim = _sweep(runs[0])[0]["detection"]["feature_dim"]
         lines.append(
             f"- Detection (Table 4): random forest ({det['n_estimators']} trees) on the GAP of "
-            f"every conv layer ({runs[0]['detection']['feature_dim']} features); training sets "
+            f"every conv layer ({feature_dim} features); training sets "
             f"of {', '.join(str(n) for n in det['train_per_class'])} images per class (+ their "
             f"PGD versions), test set {det['test_per_class']} per class (+ PGD versions), "
             f"{det['repeats']} repeats with different splits and seeds, drawn from a pool of "
@@ -127,39 +133,120 @@ def _sizes(results: dict) -> list:
     return lines
 
 
-def _table4(runs: list) -> list:
-    """Detection AUC per training size, the paper's, and each run minus the STD run."""
-    if "detection" not in runs[0]:
-        return []
-    sizes = runs[0]["detection"]["train_per_class"]
-    lines = ["", "## Table 4: detection AUC (%)", "",
-             f"Mean ± std over {runs[0]['detection']['repeats']} repeats.", "",
-             "| training images per class | " + " | ".join(str(n) for n in sizes) + " |",
-             "|---|" + "---|" * len(sizes)]
-    for r in runs:
-        det = r["detection"]
-        cells = [f"{100 * _get(det['mean_auc'], n):.2f} ± {100 * _get(det['std_auc'], n):.2f}"
-                 for n in sizes]
-        lines.append(f"| {r['label']} | " + " | ".join(cells) + " |")
-    lines += ["", f"Paper (CIFAR-10, {' / '.join(str(n) for n in paper.TABLE4_SIZES)} per "
-              "class): STD " + " / ".join(f"{v:.2f}" for v in paper.TABLE4_AUC[paper.STD])
-              + ", LSG " + " / ".join(f"{v:.2f}" for v in paper.TABLE4_AUC[paper.LSG]) + "."]
+def _sweep(run: dict) -> list:
+    return run.get("sweep") or [{}]
+
+
+def reference_eps(runs: list) -> dict | None:
+    """The ε of the sweep at which the STD run's detection AUC (mean over training sizes) is
+    nearest the paper's STD mean (Table 4); the LSG-vs-STD claim is judged there.
+
+    Chosen from the STD run alone, never from the difference being judged. Returns
+    ``{"index", "eps", "std_auc" (%), "paper_auc" (%), "in_paper_range"}`` or None (no
+    detection or no STD run).
+    """
     baseline = next((r for r in runs if r["scheme"] == "std"), None)
-    if baseline is not None:
+    if baseline is None or "detection" not in _sweep(baseline)[0]:
+        return None
+    paper_std = paper.TABLE4_AUC[paper.STD]
+    target = float(np.mean(paper_std))
+    means = [100 * float(np.mean(list(e["detection"]["mean_auc"].values())))
+             for e in baseline["sweep"]]
+    index = int(np.argmin([abs(m - target) for m in means]))
+    return {"index": index, "eps": baseline["sweep"][index]["eps"], "std_auc": means[index],
+            "paper_auc": target,
+            "in_paper_range": bool(min(paper_std) <= means[index] <= max(paper_std))}
+
+
+def _interval_cell(c: dict | None, scale: float = 100.0, digits: int = 2) -> str:
+    """``"+d [low, high] verdict"`` of a comparison, in points."""
+    if c is None:
+        return MISSING
+    return (f"{scale * c['difference']:+.{digits}f} [{scale * c['low']:+.{digits}f}, "
+            f"{scale * c['high']:+.{digits}f}] {c['verdict']}")
+
+
+def _find(comparisons, metric, run, **keys):
+    for c in comparisons or ():
+        if c["metric"] == metric and c["run"] == run and all(
+                c.get(k) == v for k, v in keys.items()):
+            return c
+    return None
+
+
+def _wilson_cell(successes: int, trials: int) -> str:
+    if not trials:
+        return MISSING
+    low, high = stats.wilson_interval(successes, trials)
+    return f"{100 * successes / trials:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
+
+
+def _table4(results: dict) -> list:
+    """Detection AUC per ε and training size beside the targeted PGD success rate; the
+    paper-like ε; each LSG run minus STD there with its 95% interval."""
+    runs = results["runs"]
+    if "detection" not in _sweep(runs[0])[0]:
+        return []
+    det0 = runs[0]["sweep"][0]["detection"]
+    sizes = det0["train_per_class"]
+    lines = ["", "## Table 4: detection AUC (%) across ε", "",
+             f"Mean ± std over {det0['repeats']} repeats, per training size (images per "
+             "class); beside it the targeted PGD success rate on the pool (target class "
+             "reached) with its 95% Wilson interval: an attack that does not succeed gives "
+             "the detector nothing to detect.", "",
+             "| ε | run | " + " | ".join(f"AUC, {n} per class" for n in sizes)
+             + " | PGD target reached (%) |",
+             "|---|---|" + "---|" * len(sizes) + "---|"]
+    for k, entry in enumerate(runs[0]["sweep"]):
         for r in runs:
-            if r is baseline:
-                continue
-            diffs = [100 * (_get(r["detection"]["mean_auc"], n)
-                            - _get(baseline["detection"]["mean_auc"], n)) for n in sizes]
-            lines.append(f"{r['label']} minus {baseline['label']}: "
-                         + ", ".join(f"{v:+.2f}" for v in diffs) + " AUC points.")
+            e = r["sweep"][k]
+            det, p = e["detection"], e["pgd"]
+            cells = [f"{100 * _get(det['mean_auc'], n):.2f} ± {100 * _get(det['std_auc'], n):.2f}"
+                     for n in sizes]
+            hits = p.get("target_hits", round(p["target_hit_rate"] * p["images"]))
+            lines.append(f"| {eps_label(e['eps'])} | {r['label']} | " + " | ".join(cells)
+                         + f" | {_wilson_cell(hits, p['images'])} |")
+    lines += ["", f"Paper (CIFAR-10, ε = 0.3 on inputs of unstated scale, "
+              f"{' / '.join(str(n) for n in paper.TABLE4_SIZES)} per class): STD "
+              + " / ".join(f"{v:.2f}" for v in paper.TABLE4_AUC[paper.STD])
+              + ", LSG " + " / ".join(f"{v:.2f}" for v in paper.TABLE4_AUC[paper.LSG]) + "."]
+    ref = reference_eps(runs)
+    if ref is None:
+        return lines
+    paper_std = paper.TABLE4_AUC[paper.STD]
+    lines += ["", f"**Paper-like ε: {eps_label(ref['eps'])}.** There STD's AUC, averaged over "
+              f"training sizes, is {ref['std_auc']:.1f}%, the nearest of the sweep to the "
+              f"paper's STD average {ref['paper_auc']:.1f}% ("
+              + ("inside" if ref["in_paper_range"] else "outside")
+              + f" the paper's STD range {min(paper_std):.1f}-{max(paper_std):.1f}%). The ε is "
+              "chosen from the STD run alone; the claim \"LSG's features make adversarial "
+              "examples easier to detect\" (LSG − STD > 0) is judged there:", "",
+              "| run | " + " | ".join(f"LSG − STD, {n} per class (AUC points, 95% interval)"
+                                     for n in sizes) + " |",
+              "|---|" + "---|" * len(sizes)]
+    comparisons = results.get("comparisons")
+    for r in runs:
+        if r["scheme"] == "std":
+            continue
+        lines.append(f"| {r['label']} | " + " | ".join(
+            _interval_cell(_find(comparisons, "detection_auc", r["name"], eps=ref["eps"],
+                                 train_per_class=int(n))) for n in sizes) + " |")
+    method = next((c["method"] for c in comparisons or () if c["metric"] == "detection_auc"),
+                  None)
+    if method:
+        lines += ["", f"Interval: {method}."]
     return lines
 
 
-def _table5(runs: list) -> list:
-    """Clean accuracy and black-box success rates, the paper's, and on the common images."""
+def _table5(results: dict) -> list:
+    """Clean accuracy and black-box success rates with 95% intervals, the paper's, each LSG
+    run minus STD with its interval, and the rates on the common images."""
+    runs = results["runs"]
+    comparisons = results.get("comparisons")
     labels = [r["label"] for r in runs]
     lines = ["", "## Table 5: black-box attacks", "",
+             "Success rates (%) with their 95% Wilson interval and successes / attempts "
+             "(attempts: the images the model classifies correctly).", "",
              "| Attack | Metric | " + " | ".join(labels) + " |",
              "|---|---|" + "---|" * len(runs)]
     lines.append("| No Attack | Accuracy | "
@@ -167,12 +254,30 @@ def _table5(runs: list) -> list:
     for attack, title in (("pixel", "Single Pixel Attack"),
                           ("local_search", "Local Search Attack")):
         if attack in runs[0]:
-            cells = [f"{percent(r[attack]['success_rate'])} ({r[attack]['successes']}/"
-                     f"{r[attack]['attempts']})" for r in runs]
+            cells = [f"{_wilson_cell(r[attack]['successes'], r[attack]['attempts'])} "
+                     f"({r[attack]['successes']}/{r[attack]['attempts']})" for r in runs]
             lines.append(f"| {title} | Attack Success Rate | " + " | ".join(cells) + " |")
     lines += ["", "Paper (CIFAR-10, STD / LSG): " + "; ".join(
         f"{row} {paper.TABLE5[paper.STD][key]:.2f}% / {paper.TABLE5[paper.LSG][key]:.2f}%"
         for row, key in _PAPER_TABLE5_ROWS) + "."]
+    gated = [r for r in runs if r["scheme"] != "std"]
+    if comparisons and gated:
+        rows = [("accuracy", "clean accuracy (paper: LSG ≥ STD)"),
+                ("pixel", "one-pixel success (paper: LSG < STD)"),
+                ("local_search", "local-search success (paper: LSG < STD)")]
+        lines += ["", "LSG − STD in points, 95% interval and verdict:", "",
+                  "| difference | " + " | ".join(r["label"] for r in gated) + " |",
+                  "|---|" + "---|" * len(gated)]
+        for metric, title in rows:
+            cells = [_find(comparisons, metric, r["name"]) for r in gated]
+            if any(cells):
+                lines.append(f"| {title} | " + " | ".join(_interval_cell(c) for c in cells)
+                             + " |")
+        methods = {c["metric"]: c["method"] for c in comparisons}
+        lines += ["", "Intervals: accuracy, " + methods.get("accuracy", MISSING)
+                  + "; success rates, Newcombe's hybrid score interval of a difference of two "
+                  "proportions (each model is attacked on the images it classifies "
+                  "correctly, so the samples differ)."]
     for attack in ("pixel", "local_search"):
         common = _common_success(runs, attack) if attack in runs[0] else None
         if common:
@@ -207,34 +312,52 @@ def _black_box_cost(runs: list) -> list:
 
 
 def _pgd(runs: list) -> list:
-    """Targeted PGD: how often the target was reached and at what cost."""
-    if "pgd" not in runs[0]:
+    """Targeted PGD at every ε: how often the target was reached and at what cost."""
+    if "sweep" not in runs[0]:
         return []
     lines = ["", "## Targeted PGD", "",
-             "| run | images | clean accuracy | target reached | target reached (correct "
+             "| ε | run | images | clean accuracy | target reached | target reached (correct "
              "images) | label changed | mean ‖δ‖∞ | s / image |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in runs:
-        p = r["pgd"]
-        lines.append(f"| {r['label']} | {p['images']} | {percent(p['clean_accuracy_on_pool'])} "
-                     f"| {percent(p['target_hit_rate'])} | "
-                     f"{percent(p['target_hit_rate_correct'])}"
-                     f" | {percent(p['label_changed_rate'])} | {p['mean_linf']:.3f} | "
-                     f"{p['seconds_per_image']:.3f} |")
+             "|---|---|---|---|---|---|---|---|---|"]
+    for k in range(len(runs[0]["sweep"])):
+        for r in runs:
+            e = r["sweep"][k]
+            p = e["pgd"]
+            lines.append(
+                f"| {eps_label(e['eps'])} | {r['label']} | {p['images']} | "
+                f"{percent(p['clean_accuracy_on_pool'])} | {percent(p['target_hit_rate'])} | "
+                f"{percent(p['target_hit_rate_correct'])} | {percent(p['label_changed_rate'])} "
+                f"| {p['mean_linf']:.4f} | {p['seconds_per_image']:.3f} |")
     return lines
 
 
-def _figures(runs: list) -> list:
+def _figures(results: dict) -> list:
+    runs = results["runs"]
     lines = ["", "## Figures", "",
              f"![adversarial examples]({EXAMPLES_FIGURE})", "",
              "Clean / adversarial pairs per run and attack: successes first (red title: the "
-             "predicted class after the attack; for PGD, the target was reached), then failures "
-             "(✗), then images not attacked because the model misclassifies them. Circles mark "
-             "the pixels the black-box attacks changed.", ""]
-    if "detection" in runs[0]:
-        lines += [f"![ROC curves]({ROC_FIGURE})", "",
-                  "ROC curves of the detector, first repeat, per training size.", ""]
+             "predicted class after the attack; for PGD at the largest ε, the target was "
+             "reached), then failures (✗), then images not attacked because the model "
+             "misclassifies them. Circles mark the pixels the black-box attacks changed.", ""]
+    if "detection" in _sweep(runs[0])[0]:
+        eps = _roc_eps(results)
+        lines += [f"![detection across ε]({SWEEP_FIGURE})", "",
+                  "Left: detection AUC at the largest training size against ε; right: the "
+                  "targeted PGD success rate on the pool.", "",
+                  f"![ROC curves]({ROC_FIGURE})", "",
+                  f"ROC curves of the detector at ε = {eps_label(eps)}, first repeat, per "
+                  "training size.", ""]
     return lines
+
+
+def _roc_index(results: dict) -> int:
+    """The sweep position whose ROC curves are drawn: the paper-like ε, else the largest."""
+    ref = reference_eps(results["runs"])
+    return ref["index"] if ref else len(results["runs"][0]["sweep"]) - 1
+
+
+def _roc_eps(results: dict) -> float:
+    return results["runs"][0]["sweep"][_roc_index(results)]["eps"]
 
 
 def _get(mapping, size):
@@ -296,25 +419,28 @@ def examples_figure(results: dict):
 
 
 def roc_figure(results: dict):
-    """ROC curves of the detector (first repeat), one panel per training size."""
+    """ROC curves of the detector (first repeat) at the paper-like ε, one panel per training
+    size."""
     from lsg_tf.plots import pyplot
 
     plt = pyplot()
-    runs = [r for r in results["runs"] if "roc" in r.get("arrays", {})]
-    sizes = runs[0]["detection"]["train_per_class"] if runs else []
+    runs = [r for r in results["runs"] if r.get("arrays", {}).get("roc")]
+    k = _roc_index(results) if runs else 0
+    sizes = runs[0]["sweep"][k]["detection"]["train_per_class"] if runs else []
     fig, axes = plt.subplots(1, max(1, len(sizes)), squeeze=False,
                              figsize=(3.3 * max(1, len(sizes)), 3.3))
     for i, size in enumerate(sizes):
         ax = axes[0, i]
         for r in runs:
-            fpr, tpr = _get(r["arrays"]["roc"], size)
-            mean = _get(r["detection"]["mean_auc"], size)
+            fpr, tpr = _get(r["arrays"]["roc"][k], size)
+            mean = _get(r["sweep"][k]["detection"]["mean_auc"], size)
             ax.plot(fpr, tpr, label=f"{r['label']} (mean AUC {100 * mean:.1f})")
         ax.set_title(f"{size} training images per class", fontsize=9)
-        means = [_get(r["detection"]["mean_auc"], size) for r in runs]
+        means = [_get(r["sweep"][k]["detection"]["mean_auc"], size) for r in runs]
         if min(means) > 0.95:
             # Near-perfect curves hug the corner; a log axis shows where they differ.
-            negatives = runs[0]["detection"]["test_per_class"] * results["data"]["num_classes"]
+            negatives = (runs[0]["sweep"][k]["detection"]["test_per_class"]
+                         * results["data"]["num_classes"])
             low = 0.5 / negatives  # the smallest non-zero rate is 1 / negatives
             chance = np.logspace(np.log10(low), 0, 50)
             ax.plot(chance, chance, color="gray", linestyle=":", linewidth=0.8)
@@ -326,6 +452,34 @@ def roc_figure(results: dict):
             ax.set_xlabel("false positive rate")
         ax.set_ylabel("true positive rate")
         ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"ε = {eps_label(_roc_eps(results))}" if runs else "", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def sweep_figure(results: dict):
+    """Detection AUC (largest training size) and PGD success against ε, one line per run."""
+    from lsg_tf.plots import pyplot
+
+    plt = pyplot()
+    runs = results["runs"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.3))
+    size = runs[0]["sweep"][0]["detection"]["train_per_class"][-1]
+    for r in runs:
+        eps = [e["eps"] for e in r["sweep"]]
+        left.plot(eps, [100 * _get(e["detection"]["mean_auc"], size) for e in r["sweep"]],
+                  marker="o", label=r["label"])
+        right.plot(eps, [100 * e["pgd"]["target_hit_rate"] for e in r["sweep"]], marker="o",
+                   label=r["label"])
+    paper_std = paper.TABLE4_AUC[paper.STD]
+    left.axhspan(min(paper_std), max(paper_std), color="gray", alpha=0.15,
+                 label="paper's STD range")
+    for ax, title in ((left, f"detection AUC (%), {size} per class"),
+                      (right, "targeted PGD success (%)")):
+        ax.set_xscale("log")
+        ax.set_xlabel("ε (images in [0, 1], log scale)")
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -343,8 +497,10 @@ def write_report(results: dict, out_dir: str, command: str | None = None) -> dic
         payload["command"] = command
     run_io.write_json(paths["json"], payload)
     save_figure(examples_figure(results), paths["examples"])
-    if any("roc" in r.get("arrays", {}) for r in results["runs"]):
+    if any(r.get("arrays", {}).get("roc") for r in results["runs"]):
         paths["roc"] = os.path.join(out_dir, ROC_FIGURE)
         save_figure(roc_figure(results), paths["roc"])
+        paths["sweep"] = os.path.join(out_dir, SWEEP_FIGURE)
+        save_figure(sweep_figure(results), paths["sweep"])
     run_io.write_text(paths["markdown"], markdown(results, command))
     return paths

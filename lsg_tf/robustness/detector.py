@@ -23,9 +23,11 @@ def conv_feature_extractor(model, batch_size: int = 256,
     """
     from lsg_tf import features
 
+    step = features.conv_layer_feature_step(model)  # traced once for every image set
+
     def extract(images):
         return features.conv_layer_features(model, images, batch_size=batch_size,
-                                            progress=progress)
+                                            progress=progress, step=step)
 
     return extract
 

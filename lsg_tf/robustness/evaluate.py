@@ -5,12 +5,15 @@ image set once (stratified, seeded, from one split) and the PGD target permutati
 for each run:
 
 * clean accuracy on the test split (Table 5, "No Attack");
-* targeted L∞ PGD on the detection pool (or on ``pgd.images`` test images without detection);
-* the detection protocol of Table 4 on conv-layer features of the pool and its PGD versions;
-* the one-pixel and local-search attacks on correctly classified images (Table 5).
+* at every ε of ``pgd.eps``: targeted L∞ PGD on the detection pool (or on ``pgd.images`` test
+  images without detection) and the detection protocol of Table 4 on conv-layer features of
+  the pool and its PGD versions;
+* the one-pixel and local-search attacks on correctly classified images (Table 5);
 
-It returns plain numbers (JSON-ready) plus, under each run's ``"arrays"`` key, the example
-images and ROC curves that :mod:`lsg_tf.robustness.attack_report` draws.
+and, across runs, every LSG − STD difference with its 95% interval
+(:mod:`lsg_tf.robustness.intervals`). It returns plain numbers (JSON-ready) plus, under each
+run's ``"arrays"`` key, the per-image values, example images and ROC curves that the
+intervals and :mod:`lsg_tf.robustness.attack_report` use.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ import time
 import numpy as np
 
 from lsg_tf import data, features, load_model, run_io
-from lsg_tf.robustness import (art_wrapper, batched_pixel, black_box, detector, local_search,
-                               pgd)
+from lsg_tf.robustness import (art_wrapper, batched_pixel, black_box, detector, intervals,
+                               local_search, pgd, radii)
 from lsg_tf.robustness.protocol import DetectionProtocol, run_detection, sample_pool
 
 ATTACKS = ("pgd", "pixel", "local_search")
@@ -38,24 +41,37 @@ def _positive_int(name, value, allow_none=False):
 
 @dataclasses.dataclass(frozen=True)
 class PGDConfig:
-    """Targeted L∞ PGD (section 4.5: ε = 0.3, 40 iterations).
+    """Targeted L∞ PGD (section 4.5: ε = 0.3, 40 iterations), at one or several ε.
 
-    ``images`` test images are attacked only when detection is off (with detection, PGD runs
-    on the detection pool).
+    ``eps`` is one radius or a sweep (default :data:`~lsg_tf.robustness.radii.EPS_SWEEP`;
+    Table 4 is measured at every ε). The step is
+    ``eps_step`` when given (the same for every ε), else ``2.5 ε / max_iter`` (Madry et al.,
+    2018), so a sweep's steps scale with ε. ``images`` test images are attacked only when
+    detection is off (with detection, PGD runs on the detection pool).
     """
 
-    eps: float = 0.3
-    eps_step: float = 0.01
+    eps: float | tuple = radii.EPS_SWEEP
+    eps_step: float | None = None
     max_iter: int = 40
     batch_size: int = 128
     images: int = 500
 
     def __post_init__(self):
         _positive_int("pgd images", self.images)
-        if not self.eps > 0 or not self.eps_step > 0:
+        values = tuple(float(e) for e in np.atleast_1d(self.eps))
+        if not values or not all(e > 0 for e in values) or \
+                (self.eps_step is not None and not self.eps_step > 0):
             raise ValueError(f"pgd eps and eps_step must be > 0, got {self.eps}, {self.eps_step}")
+        if len(set(values)) != len(values):
+            raise ValueError(f"pgd eps lists a radius twice: {list(values)}")
+        object.__setattr__(self, "eps", values)
         _positive_int("pgd max_iter", self.max_iter)
         _positive_int("pgd batch_size", self.batch_size)
+
+    def step(self, eps: float) -> float:
+        """The step size at radius ``eps``."""
+        return float(self.eps_step) if self.eps_step is not None else \
+            radii.scaled_step(eps, self.max_iter)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,9 +246,11 @@ def evaluate_runs(run_dirs: list[str], config: AttackEvalConfig = AttackEvalConf
     Returns:
         A dict: ``"config"`` (the settings), ``"data"`` (data set, split and image counts),
         ``"runs"`` (one dict per run: ``name``, ``label``, ``scheme``, ``clean_accuracy``,
-        ``pgd``, ``detection``, ``pixel``, ``local_search`` as run, ``seconds`` per part, and
-        ``arrays`` with example images and ROC curves, not JSON-serialisable) and
-        ``"wall_time_seconds"``.
+        ``sweep`` (one dict per ε: ``eps``, ``eps_step``, ``pgd``, ``detection``),
+        ``pixel``, ``local_search`` as run, ``seconds`` per part, and
+        ``arrays`` with per-image values, example images and ROC curves, not
+        JSON-serialisable), ``"comparisons"`` (:func:`lsg_tf.robustness.intervals.comparisons`)
+        and ``"wall_time_seconds"``.
 
     Raises:
         ValueError: no runs, runs of different data sets, or a model that does not fit the
@@ -288,6 +306,7 @@ def evaluate_runs(run_dirs: list[str], config: AttackEvalConfig = AttackEvalConf
         results["runs"].append(_evaluate_run(
             run, config, splits, pool_x, pool_y, targets, pixel_index, search_index,
             accuracy_index, progress))
+    results["comparisons"] = intervals.comparisons(results)
     results["wall_time_seconds"] = time.perf_counter() - start
     return results
 
@@ -311,44 +330,29 @@ def _evaluate_run(run, config, splits, pool_x, pool_y, targets, pixel_index, sea
     _, logits = features.pooled_features_and_logits(
         model, splits.x_test[accuracy_index], batch_size=config.batch_size,
         progress=f"{tag}: accuracy" if progress else None)
-    out["clean_accuracy"] = float(np.mean(np.argmax(logits, 1) == splits.y_test[accuracy_index]))
+    out["arrays"]["correct"] = np.argmax(logits, 1) == splits.y_test[accuracy_index]
+    out["clean_accuracy"] = float(np.mean(out["arrays"]["correct"]))
     seconds["accuracy"] = time.perf_counter() - t0
 
     # One classifier per output kind and run: each holds compiled functions.
     white_box = art_wrapper.make_classifier(model, "logits")
     black_box_classifier = art_wrapper.make_classifier(model, "probabilities")
     if config.runs_pgd:
-        t0 = time.perf_counter()
-        classifier = white_box
-        p = config.pgd
-        result = pgd.targeted_pgd(classifier, pool_x, targets, eps=p.eps, eps_step=p.eps_step,
-                                  max_iter=p.max_iter, batch_size=p.batch_size,
-                                  progress=f"{tag}: PGD" if progress else None)
-        seconds["pgd"] = time.perf_counter() - t0
-        summary = result.summary(pool_y)
-        clean_pred = art_wrapper.predict_labels(classifier, pool_x)
-        correct = clean_pred == pool_y
-        summary["clean_accuracy_on_pool"] = float(correct.mean())
-        summary["target_hit_rate_correct"] = (float(result.target_hit[correct].mean())
-                                              if correct.any() else float("nan"))
-        out["pgd"] = summary
-        if config.examples:
-            out["arrays"]["pgd"] = _examples(pool_x, result.x_adv, pool_y, result.predictions,
-                                             result.target_hit, np.ones(len(pool_y), bool),
-                                             config.examples)
+        out["sweep"] = []
+        out["arrays"].update(roc=[], detection_scores=[])
+        extract = detector.conv_feature_extractor(
+            model, config.batch_size, progress=f"{tag}: features" if progress else None)
+        correct = art_wrapper.predict_labels(white_box, pool_x) == pool_y
+        clean_features = None
         if config.detect:
             t0 = time.perf_counter()
-            extract = detector.conv_feature_extractor(
-                model, config.batch_size, progress=f"{tag}: features" if progress else None)
-            clean_features, adv_features = extract(pool_x), extract(result.x_adv)
+            clean_features = extract(pool_x)
             seconds["features"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            detection = run_detection(clean_features, adv_features, pool_y, config.detection,
-                                      progress=f"{tag}: detector" if progress else None)
-            seconds["detection"] = time.perf_counter() - t0
-            out["arrays"]["roc"] = detection.pop("roc")
-            detection["feature_dim"] = int(clean_features.shape[1])
-            out["detection"] = detection
+        for eps in config.pgd.eps:
+            out["sweep"].append(_pgd_and_detection(
+                white_box, extract, eps, config, pool_x, pool_y, targets, correct,
+                clean_features, out["arrays"], seconds,
+                f"{tag}: ε={radii.eps_label(eps)}" if progress else None))
 
     black_boxes = []
     if "pixel" in config.attacks:
@@ -379,9 +383,46 @@ def _evaluate_run(run, config, splits, pool_x, pool_y, targets, pixel_index, sea
     return out
 
 
+def _pgd_and_detection(classifier, extract, eps, config, pool_x, pool_y, targets, correct,
+                       clean_features, arrays, seconds, progress) -> dict:
+    """Targeted PGD on the pool at radius ``eps`` and, with detection, Table 4's protocol on
+    the conv features of the pool and its PGD versions. Appends ROC curves and detector
+    scores to ``arrays`` (lists, one entry per ε) and adds wall times to ``seconds``."""
+    p = config.pgd
+    t0 = time.perf_counter()
+    result = pgd.targeted_pgd(classifier, pool_x, targets, eps=eps, eps_step=p.step(eps),
+                              max_iter=p.max_iter, batch_size=p.batch_size,
+                              progress=f"{progress} PGD" if progress else None)
+    seconds["pgd"] = seconds.get("pgd", 0.0) + time.perf_counter() - t0
+    summary = result.summary(pool_y)
+    summary["clean_accuracy_on_pool"] = float(correct.mean())
+    summary["target_hit_rate_correct"] = (float(result.target_hit[correct].mean())
+                                          if correct.any() else float("nan"))
+    summary["target_hits"] = int(result.target_hit.sum())
+    entry = {"eps": float(eps), "eps_step": p.step(eps), "pgd": summary}
+    if config.examples and eps == max(p.eps):
+        arrays["pgd"] = _examples(pool_x, result.x_adv, pool_y, result.predictions,
+                                  result.target_hit, np.ones(len(pool_y), bool), config.examples)
+    if config.detect:
+        t0 = time.perf_counter()
+        adv_features = extract(result.x_adv)
+        seconds["features"] = seconds.get("features", 0.0) + time.perf_counter() - t0
+        t0 = time.perf_counter()
+        detection = run_detection(clean_features, adv_features, pool_y, config.detection,
+                                  progress=f"{progress} detector" if progress else None)
+        seconds["detection"] = seconds.get("detection", 0.0) + time.perf_counter() - t0
+        arrays["roc"].append(detection.pop("roc"))
+        arrays["detection_scores"].append(detection.pop("scores"))
+        detection["feature_dim"] = int(clean_features.shape[1])
+        entry["detection"] = detection
+    return entry
+
+
 def _config_dict(config: AttackEvalConfig) -> dict:
     out = dataclasses.asdict(config)
     out["attacks"] = list(config.attacks)
     out.pop("data_dir")  # a machine path; the data set is named under "data"
+    out["pgd"]["eps"] = list(config.pgd.eps)
+    out["pgd"]["eps_step"] = [config.pgd.step(e) for e in config.pgd.eps]
     out["detection"]["pool_size_per_class"] = config.detection.pool_size_per_class
     return out

@@ -30,7 +30,8 @@ class BudgetedPixelAttack(PixelAttack):
         population: candidates per generation, >= 1 (Su et al.: 400); DE uses
             ``max(1, population // (pixels * (2 + C_in)))`` members per parameter.
         targeted: targeted attack (``y`` holds targets) or untargeted (``y`` true labels).
-        seed: seed of the DE generator; each ``generate`` call continues the same stream.
+        seed: seed of the DE generator; each ``generate`` call continues the same stream,
+            and ``set_params(seed=...)`` restarts it.
         verbose: ART's progress bar.
     """
 
@@ -48,6 +49,12 @@ class BudgetedPixelAttack(PixelAttack):
         self.population = int(population)
         self.seed = seed
         self._rng = np.random.default_rng(seed)
+
+    def set_params(self, **kwargs) -> None:
+        """ART's ``set_params``; a new ``seed`` restarts the DE generator from it."""
+        super().set_params(**kwargs)
+        if "seed" in kwargs:
+            self._rng = np.random.default_rng(self.seed)
 
     def generate(self, x: np.ndarray, y: np.ndarray | None = None, **kwargs) -> np.ndarray:
         """ART's ``generate``; pixels the attack did not set are returned bit-identical.

@@ -124,8 +124,11 @@ def run_detection(clean_features: np.ndarray, adv_features: np.ndarray,
     Returns:
         ``{"train_per_class": [...], "test_per_class": n, "repeats": R,
         "auc": {size: [R AUCs]}, "mean_auc": {size: m}, "std_auc": {size: s},
-        "roc": {size: (fpr, tpr) of the first repeat}}``; sizes are ints, ``std`` is the
-        population standard deviation over repeats.
+        "roc": {size: (fpr, tpr) of the first repeat},
+        "scores": {size: [R arrays [2T]: the detector's scores on the repeat's T test images,
+        then on their PGD versions]}}``; sizes are ints, ``std`` is the population standard
+        deviation over repeats. The test images of a repeat depend only on the pool labels
+        and the seed, so models evaluated on one pool share them (paired intervals).
     """
     clean_features = np.asarray(clean_features, np.float32)
     adv_features = np.asarray(adv_features, np.float32)
@@ -135,6 +138,7 @@ def run_detection(clean_features: np.ndarray, adv_features: np.ndarray,
     if len(pool_labels) != len(clean_features):
         raise ValueError(f"{len(pool_labels)} pool labels for {len(clean_features)} feature rows")
     aucs = {n: [] for n in protocol.train_per_class}
+    scores = {n: [] for n in protocol.train_per_class}
     roc = {}
     jobs = [(r, n) for r in range(protocol.repeats) for n in protocol.train_per_class]
     if progress:
@@ -155,6 +159,7 @@ def run_detection(clean_features: np.ndarray, adv_features: np.ndarray,
         detector.fit(x_train, y_train)
         report, _ = detector.detect(x_test)
         aucs[size].append(detector_lib.roc_auc(y_test, report["scores"]))
+        scores[size].append(np.asarray(report["scores"], np.float32))
         if repeat == 0:
             roc[size] = detector_lib.roc_curve(y_test, report["scores"])
     return {
@@ -165,4 +170,5 @@ def run_detection(clean_features: np.ndarray, adv_features: np.ndarray,
         "mean_auc": {n: float(np.mean(aucs[n])) for n in protocol.train_per_class},
         "std_auc": {n: float(np.std(aucs[n])) for n in protocol.train_per_class},
         "roc": roc,
+        "scores": scores,
     }

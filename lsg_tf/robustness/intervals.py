@@ -1,0 +1,132 @@
+"""LSG − STD differences of the adversarial evaluation with 95% intervals (Tables 4 and 5).
+
+Every model is evaluated on the same images (:mod:`lsg_tf.robustness.evaluate`), so:
+
+* clean accuracy: a paired bootstrap over the test images (:func:`lsg_tf.stats.paired_bootstrap`);
+* detection AUC (Table 4): every repeat splits the pool the same way for every model, so the
+  detector's test images (each with its PGD version) are shared; a bootstrap draws test
+  images, keeps each with its PGD version, and recomputes the mean AUC over repeats of both
+  models (:func:`auc_difference`);
+* black-box success rates (Table 5): each model is attacked on the images *it* classifies
+  correctly, so the rates come from different samples: Newcombe's hybrid score interval of a
+  difference of two proportions (:func:`lsg_tf.stats.newcombe_difference`).
+
+A verdict is "reproduces" only when the interval excludes 0 in the paper's direction
+(:func:`lsg_tf.stats.interval_verdict`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lsg_tf import stats
+
+RESAMPLES = 1000
+SEED = 0
+# The paper's direction of each LSG − STD difference.
+CLAIMS = {"accuracy": "higher", "detection_auc": "higher", "pixel": "lower",
+          "local_search": "lower"}
+
+
+def rank_auc(negatives: np.ndarray, positives: np.ndarray) -> float:
+    """ROC AUC of scores of negatives ``[n0]`` and positives ``[n1]`` (Mann-Whitney U with
+    average ranks for ties), equal to scikit-learn's ``roc_auc_score``."""
+    from scipy.stats import rankdata
+
+    negatives, positives = np.asarray(negatives), np.asarray(positives)
+    if not len(negatives) or not len(positives):
+        raise ValueError("rank_auc needs at least one negative and one positive score")
+    ranks = rankdata(np.concatenate([negatives, positives]))
+    n1 = len(positives)
+    return float((ranks[len(negatives):].sum() - n1 * (n1 + 1) / 2) / (len(negatives) * n1))
+
+
+def auc_difference(scores_a: list, scores_b: list, resamples: int = RESAMPLES,
+                   seed: int = SEED) -> tuple[float, float, float]:
+    """Mean-over-repeats AUC of model a minus model b, with a paired bootstrap interval.
+
+    Args:
+        scores_a, scores_b: per repeat, the detector's scores ``[2T]`` on the repeat's T test
+            images followed by their T PGD versions (the same images for both models).
+
+    Returns:
+        ``(difference, low, high)``.
+    """
+    if len(scores_a) != len(scores_b) or not scores_a:
+        raise ValueError(f"need one score array per repeat for both models, got "
+                         f"{len(scores_a)} and {len(scores_b)}")
+    a = [np.asarray(s, np.float64) for s in scores_a]
+    b = [np.asarray(s, np.float64) for s in scores_b]
+    sizes = {len(s) for s in a + b}
+    if len(sizes) != 1 or sizes.pop() % 2:
+        raise ValueError("every repeat's scores must hold T clean then T adversarial scores, "
+                         "the same T for both models")
+    half = len(a[0]) // 2
+
+    def mean_auc(scores, index):
+        return np.mean([rank_auc(s[:half][index], s[half:][index]) for s in scores])
+
+    return stats.bootstrap_interval(lambda i: mean_auc(a, i) - mean_auc(b, i), half,
+                                    resamples=resamples, seed=seed)
+
+
+def _record(metric, run, baseline, lsg_value, std_value, interval, method, **extra):
+    difference, low, high = interval
+    claim = CLAIMS[metric]
+    return {"metric": metric, **extra, "run": run["name"], "baseline": baseline["name"],
+            "lsg": lsg_value, "std": std_value, "difference": difference, "low": low,
+            "high": high, "claim": claim, "verdict": stats.interval_verdict(low, high, claim),
+            "method": method}
+
+
+def comparisons(results: dict, resamples: int = RESAMPLES) -> list[dict]:
+    """Every gated run against the first STD run, each difference with its 95% interval.
+
+    Reads the per-image arrays of :func:`lsg_tf.robustness.evaluate.evaluate_runs`' results
+    (``run["arrays"]``). Returns a list of dicts ``{"metric", ["eps", "train_per_class"],
+    "run", "baseline", "lsg", "std", "difference", "low", "high", "claim", "verdict",
+    "method"}``; ``metric`` is "accuracy", "detection_auc", "pixel" or "local_search"
+    (values as fractions). Empty without an STD run or a gated run.
+    """
+    runs = results["runs"]
+    baseline = next((r for r in runs if r["scheme"] == "std"), None)
+    if baseline is None:
+        return []
+    out = []
+    for run in runs:
+        if run["scheme"] == "std":
+            continue
+        correct_a, correct_b = run["arrays"]["correct"], baseline["arrays"]["correct"]
+        out.append(_record(
+            "accuracy", run, baseline, run["clean_accuracy"], baseline["clean_accuracy"],
+            stats.paired_bootstrap(correct_a, correct_b, resamples=max(resamples, 100),
+                                   seed=SEED),
+            f"paired bootstrap over {len(correct_a)} test images, {resamples} resamples"))
+        for k, (entry, base) in enumerate(zip(run.get("sweep", []), baseline.get("sweep", []))):
+            if "detection" not in entry:
+                continue
+            scores_a = run["arrays"]["detection_scores"][k]
+            scores_b = baseline["arrays"]["detection_scores"][k]
+            for size in entry["detection"]["train_per_class"]:
+                interval = auc_difference(scores_a[size], scores_b[size], resamples)
+                half = len(scores_a[size][0]) // 2
+                out.append(_record(
+                    "detection_auc", run, baseline, entry["detection"]["mean_auc"][size],
+                    base["detection"]["mean_auc"][size], interval,
+                    f"paired bootstrap over {half} detector test images (each with its PGD "
+                    f"version), mean AUC over {len(scores_a[size])} repeats, {resamples} "
+                    f"resamples", eps=entry["eps"], train_per_class=int(size)))
+        for attack in ("pixel", "local_search"):
+            if attack not in run or attack not in baseline:
+                continue
+            a, b = run[attack], baseline[attack]
+            if not a["attempts"] or not b["attempts"]:
+                continue
+            interval = stats.newcombe_difference(a["successes"], a["attempts"],
+                                                 b["successes"], b["attempts"])
+            out.append(_record(
+                attack, run, baseline, a["successes"] / a["attempts"],
+                b["successes"] / b["attempts"], interval,
+                f"Newcombe hybrid score interval, {a['attempts']} and {b['attempts']} "
+                f"correctly classified images"))
+    return out
