@@ -20,6 +20,9 @@ from lsg_tf.robustness import attack_report
 from lsg_tf.robustness.radii import eps_label
 
 PAGE_FILE = "README.md"
+# A previous results page kept beside the new one (its own README.md, report/, ...): Table 1
+# then shows its accuracies as a "before" row, so a change of recipe stays visible.
+BEFORE_DIR = "before-recipe"
 
 
 def _std_lsg(table: dict, key: str) -> tuple:
@@ -95,6 +98,7 @@ class _Page:
         self.runs = {r["name"]: r for r in report["runs"]}
         self.attack_runs = {r["name"]: r for r in attacks["runs"]}
         self.claims = []  # (claim, {run: verdict}) for the summary
+        self.before = None  # the previous page's report.json (BEFORE_DIR), if any
 
     def comparison(self, stage: str, metric: str, run: str, **keys) -> dict | None:
         """The stage's LSG − STD comparison of ``metric`` for ``run`` (and ``keys``)."""
@@ -196,11 +200,23 @@ def _table1(page: _Page) -> list:
              "terms with each run's fitted gate held fixed. MIS is one estimate per trained "
              "model (a bootstrap would duplicate images, which biases its nearest-neighbour "
              "estimator), so with one run per model it has no interval and no verdict.", ""]
+    lines += _before(page)
     main_lsg = [n for n in MAIN_VARIANTS if n != "std"]
     gap = {n: (acc[n] - acc["std"]) * 100 for n in main_lsg}
     lines += ["Accuracy against STD: " + ", ".join(
         f"{LABELS[n]} {gap[n]:+.1f} points" for n in main_lsg) + ".", ""]
     return lines
+
+
+def _before(page: _Page) -> list:
+    """The previous page's test accuracies (``BEFORE_DIR``), when there is one."""
+    if page.before is None:
+        return []
+    accuracy = {r["name"]: r["table1"]["accuracy"] for r in page.before["runs"]}
+    shown = [f"{LABELS.get(n, n)} {accuracy[n]:.4f}" for n in page.names if n in accuracy]
+    return ["Before the recipe change (the same budget and data, the previous training recipe; "
+            f"[its page]({BEFORE_DIR}/{PAGE_FILE})): test accuracy " + ", ".join(shown) + ".",
+            ""]
 
 
 def _table2(page: _Page) -> list:
@@ -393,6 +409,7 @@ def write_page(out_dir: str, budget, variants, stages: dict, command: str) -> st
     if report is None or attacks is None:
         raise FileNotFoundError(f"{out_dir}: the report and attack_eval stages must run first")
     page = _Page(list(variants), report, attacks, localization)
+    page.before = _read(out_dir, BEFORE_DIR, REPORT_DIR, report_lib.JSON_FILE)
     sections = (_table1(page) + _table2(page) + _table3(page) + _table4(page) + _table5(page)
                 + _masking(page) + _figures(page) + _wall_time(page.names, stages))
     # The summary comes first but lists the claims the sections checked.

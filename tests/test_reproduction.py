@@ -185,3 +185,23 @@ def test_cli_rejects_missing_data_dir(tmp_path):
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "--data_dir=" in result.stderr and "is not a folder" in result.stderr
+
+
+def test_a_previous_page_beside_the_new_one_shows_as_a_before_row(toy_reproduction, tmp_path):
+    import shutil
+
+    out, _, _, _ = toy_reproduction
+    page_dir = tmp_path / "page"
+    shutil.copytree(out, page_dir)
+    variants = list(reproduce_lib.MAIN_VARIANTS + reproduce_lib.ABLATIONS)
+    stages = json.load(open(page_dir / reproduce_lib.STAGES_FILE))
+    text = open(results_page.write_page(str(page_dir), TOY, variants, stages, "cmd")).read()
+    assert "Before the recipe change" not in text  # no previous page: no row
+    before = page_dir / results_page.BEFORE_DIR / "report"
+    shutil.copytree(page_dir / "report", before)
+    report = json.load(open(before / "report.json"))
+    report["runs"][0]["table1"]["accuracy"] = 0.5  # the STD run of the previous recipe
+    (before / "report.json").write_text(json.dumps(report))
+    text = open(results_page.write_page(str(page_dir), TOY, variants, stages, "cmd")).read()
+    assert "Before the recipe change" in text and "(before-recipe/README.md)" in text
+    assert "test accuracy STD 0.5000, LSG-alternate" in text
