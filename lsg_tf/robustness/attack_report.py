@@ -474,9 +474,13 @@ def sweep_figure(results: dict):
     paper_std = paper.TABLE4_AUC[paper.STD]
     left.axhspan(min(paper_std), max(paper_std), color="gray", alpha=0.15,
                  label="paper's STD range")
+    radii = [e["eps"] for e in runs[0]["sweep"]]
+    right.set_ylim(-3, 103)
     for ax, title in ((left, f"detection AUC (%), {size} per class"),
                       (right, "targeted PGD success (%)")):
         ax.set_xscale("log")
+        ax.set_xticks(radii, [eps_label(e) for e in radii], fontsize=7)
+        ax.minorticks_off()
         ax.set_xlabel("ε (images in [0, 1], log scale)")
         ax.set_title(title, fontsize=9)
         ax.legend(fontsize=7)
