@@ -117,6 +117,26 @@ def command(module: str, args, shown: Mapping[str, str] | None = None) -> str:
     return " ".join([f"python -m {module}"] + parts)
 
 
+def typed_command(module: str, argv, data_flags=("--data_dir", "--voc_dir"),
+                  dropped=("--cache_dir", "--progress", "--noprogress")) -> str:
+    """The command as typed (``argv[1:]``), without this machine's paths, for a page to record.
+
+    ``data_flags`` show their folder as ``DATA/<name>``; ``dropped`` flags (which do not change
+    results) are left out; any other absolute path shows as its last component.
+    """
+    parts = []
+    for arg in argv[1:]:
+        name, sep, value = arg.partition("=")
+        if name in dropped:
+            continue
+        if sep and name in data_flags:
+            arg = f"{name}=DATA/{os.path.basename(os.path.normpath(value))}"
+        elif sep and os.path.isabs(value):
+            arg = f"{name}={os.path.basename(os.path.normpath(value))}"
+        parts.append(arg)
+    return command(module, parts)
+
+
 def _flagfile_lines(path: str) -> list[str]:
     """The flag arguments of a flagfile, nested ``--flagfile=`` lines expanded in place."""
     lines = []

@@ -45,17 +45,9 @@ _VARIANTS = flags.DEFINE_list("variants", None,
 
 def display_command(argv) -> str:
     """The command as typed, with data folders as DATA/<name> and no absolute paths."""
-    parts = []
-    for arg in argv[1:]:
-        name, sep, value = arg.partition("=")
-        if name in ("--cache_dir", "--progress", "--noprogress", "--stages"):
-            continue  # do not change results
-        if sep and name in ("--data_dir", "--voc_dir"):
-            arg = f"{name}=DATA/{os.path.basename(os.path.normpath(value))}"
-        elif sep and os.path.isabs(value):
-            arg = f"{name}={os.path.basename(os.path.normpath(value))}"
-        parts.append(arg)
-    return cli_flags.command("lsg_tf.reproduce", parts)
+    return cli_flags.typed_command("lsg_tf.reproduce", argv,
+                                   dropped=("--cache_dir", "--progress", "--noprogress",
+                                            "--stages"))
 
 
 def main(argv):

@@ -94,3 +94,12 @@ def test_missing_values_are_one_dash_everywhere():
         assert formatting.fmt(value) == formatting.percent(value) == formatting.MISSING
     assert formatting.fmt(0.5, 2) == "0.50" and formatting.fmt(3) == "3"
     assert formatting.percent(0.125) == "12.50%"
+
+
+def test_typed_command_hides_this_machines_paths():
+    argv = ["prog", "--flagfile=cifar_cpu.flags", "--data_dir=/data/sets/cifar10/",
+            "--cache_dir=/var/cache/x", "--runs_dir=/home/me/runs/cifar-seeds", "--seeds=0,1",
+            "--noprogress"]
+    assert cli_flags.typed_command("tools.compare_schemes", argv) == (
+        "python -m tools.compare_schemes --flagfile=cifar_cpu.flags --data_dir=DATA/cifar10 "
+        "--runs_dir=cifar-seeds --seeds=0,1")

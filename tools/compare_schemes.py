@@ -16,6 +16,7 @@ import sys
 from absl import app, flags
 
 from lsg_tf import train as train_cli  # noqa: F401  (defines the training flags)
+from lsg_tf import cli_flags
 from lsg_tf.experiments import VARIANTS
 
 _OUT = flags.DEFINE_string("out", None, "Folder for the table (and the runs).")
@@ -65,7 +66,7 @@ def main(argv):
     seeds = [s for s in seeds if all((n, s) in results for n in _VARIANTS.value)]
     if not seeds:
         raise app.UsageError("no seed has finished runs of every variant yet")
-    command = f"python -m tools.compare_schemes {' '.join(sys.argv[1:])}"
+    command = cli_flags.typed_command("tools.compare_schemes", sys.argv)
     correct = None
     if _BOOTSTRAP.value:
         if "std" not in _VARIANTS.value:
