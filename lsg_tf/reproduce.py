@@ -23,7 +23,9 @@ from lsg_tf import cli_flags
 
 _OUT = flags.DEFINE_string("out", "docs/results", "Folder of the results page and its files.")
 _BUDGET = flags.DEFINE_enum("budget", "cpu", ["cpu", "paper"],
-                            "cpu: fits a 2-core CPU in about 1.5 h; paper: the paper's setting.")
+                            "cpu: a 2-core CPU, about 20 min of training per model plus the "
+                            "analyses (the page lists each stage's time); paper: the paper's "
+                            "setting.")
 _RUNS_DIR = flags.DEFINE_string("runs_dir", None,
                                 "Folder of the training runs (default runs/reproduce-BUDGET).")
 _DATA_DIR = flags.DEFINE_string("data_dir", None,

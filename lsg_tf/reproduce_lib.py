@@ -106,8 +106,8 @@ def flagfile_budget(name: str, flagfile: str, **analyses) -> Budget:
 
 
 BUDGETS = {
-    # cifar_cpu.flags: about an hour and a half on a 2-core CPU for the five models and every
-    # analysis.
+    # cifar_cpu.flags: about 20 minutes of training per model on a 2-core CPU, plus the
+    # analyses (the results page lists each stage's wall time).
     # Table 5 on 150 test images: at least 100 correctly classified ones per model at ~75%
     # accuracy; PGD with 10 iterations (step 2.5 ε / 10) at each ε of the sweep.
     "cpu": flagfile_budget("cpu", CIFAR_CPU_FLAGFILE, detect_train_per_class=(20, 50, 100),
