@@ -158,6 +158,16 @@ def reference_eps(runs: list) -> dict | None:
             "in_paper_range": bool(min(paper_std) <= means[index] <= max(paper_std))}
 
 
+def reference_eps_text(ref: dict) -> str:
+    """Why :func:`reference_eps` chose its ε, as one clause for a page."""
+    paper_std = paper.TABLE4_AUC[paper.STD]
+    return (f"STD's AUC averaged over training sizes ({ref['std_auc']:.1f}%) is the nearest of "
+            f"the sweep to the paper's STD average ({ref['paper_auc']:.1f}%; "
+            + ("inside" if ref["in_paper_range"] else "**outside**")
+            + f" the paper's STD range {min(paper_std):.1f}-{max(paper_std):.1f}%); the ε is "
+            "chosen from the STD run alone")
+
+
 def _interval_cell(c: dict | None, scale: float = 100.0, digits: int = 2) -> str:
     """``"+d [low, high] verdict"`` of a comparison, in points."""
     if c is None:
@@ -213,13 +223,8 @@ def _table4(results: dict) -> list:
     ref = reference_eps(runs)
     if ref is None:
         return lines
-    paper_std = paper.TABLE4_AUC[paper.STD]
-    lines += ["", f"**Paper-like ε: {eps_label(ref['eps'])}.** There STD's AUC, averaged over "
-              f"training sizes, is {ref['std_auc']:.1f}%, the nearest of the sweep to the "
-              f"paper's STD average {ref['paper_auc']:.1f}% ("
-              + ("inside" if ref["in_paper_range"] else "outside")
-              + f" the paper's STD range {min(paper_std):.1f}-{max(paper_std):.1f}%). The ε is "
-              "chosen from the STD run alone; the claim \"LSG's features make adversarial "
+    lines += ["", f"**Paper-like ε: {eps_label(ref['eps'])}.** There "
+              + reference_eps_text(ref) + ". The claim \"LSG's features make adversarial "
               "examples easier to detect\" (LSG − STD > 0) is judged there:", "",
               "| run | " + " | ".join(f"LSG − STD, {n} per class (AUC points, 95% interval)"
                                      for n in sizes) + " |",
