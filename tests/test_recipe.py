@@ -238,6 +238,28 @@ def test_recipe_presets_are_valid_configs(tmp_path):
     assert set(recipes.ABLATIONS) <= set(recipes.RECIPES)
 
 
+def test_recipes_differing_only_in_the_lsg_schedule_share_one_std_run():
+    assert recipes.std_equivalent("alt_phase0") == "no_torch_init"
+    assert recipes.std_equivalent("alt_half_lambda") == "no_torch_init"
+    assert recipes.std_equivalent("torch_std_epoch1") == "torch"
+    # Optimisation changes keep their own STD run.
+    assert recipes.std_equivalent("no_warmup") == "no_warmup"
+    with pytest.raises(ValueError, match="recipe must be one of"):
+        recipes.std_equivalent("nope")
+
+
+def test_alternate_timing_presets_move_the_lsg_epochs(tmp_path):
+    def lsg_epochs(name):
+        schedule = TrainConfig(output_dir=str(tmp_path), scheme="alternate",
+                               **recipes.RECIPES[name]).schedule()
+        return [e for e in range(15) if schedule.path_for_epoch(e) == "lsg"]
+
+    assert lsg_epochs("no_torch_init") == [1, 4, 7, 10, 13]
+    assert lsg_epochs("alt_phase0") == [0, 3, 6, 9, 12]
+    assert lsg_epochs("alt_std_first") == [3, 6, 9, 12]
+    assert lsg_epochs("alt_period5") == [1, 6, 11]
+
+
 @needs_fashion
 def test_compare_schemes_over_two_seeds_writes_paired_table(tmp_path):
     out = tmp_path / "cmp"

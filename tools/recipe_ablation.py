@@ -50,9 +50,12 @@ def main(argv):
     for recipe in _RECIPES.value:
         for scheme in _SCHEMES.value:
             for seed in seeds:
+                # A plain STD run ignores the schedule fields: recipes that differ only
+                # there share one STD run.
+                run_recipe = recipes.std_equivalent(recipe) if scheme == "std" else recipe
                 config = dataclasses.replace(
                     base, output_dir=os.path.join(_RUNS_DIR.value or _OUT.value,
-                                                 f"{recipe}-{scheme}-s{seed}"),
+                                                 f"{run_recipe}-{scheme}-s{seed}"),
                     scheme=scheme, seed=seed, **RECIPES[recipe])
                 if _EXISTING_ONLY.value:
                     if not run_io.is_finished(config.output_dir):
