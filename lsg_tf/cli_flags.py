@@ -117,12 +117,17 @@ def command(module: str, args, shown: Mapping[str, str] | None = None) -> str:
     return " ".join([f"python -m {module}"] + parts)
 
 
+DROPPED = ("--cache_dir", "--progress", "--noprogress")
+"""Flags that do not change results, left out of a recorded command."""
+
+
 def typed_command(module: str, argv, data_flags=("--data_dir", "--voc_dir"),
-                  dropped=("--cache_dir", "--progress", "--noprogress")) -> str:
+                  run_flags=("--run",), dropped=DROPPED) -> str:
     """The command as typed (``argv[1:]``), without this machine's paths, for a page to record.
 
-    ``data_flags`` show their folder as ``DATA/<name>``; ``dropped`` flags (which do not change
-    results) are left out; any other absolute path shows as its last component.
+    ``data_flags`` show their folder as ``DATA/<name>``, ``run_flags`` as ``runs/<name>``;
+    ``dropped`` flags (which do not change results) are left out; any other absolute path
+    shows as its last component.
     """
     parts = []
     for arg in argv[1:]:
@@ -131,6 +136,8 @@ def typed_command(module: str, argv, data_flags=("--data_dir", "--voc_dir"),
             continue
         if sep and name in data_flags:
             arg = f"{name}=DATA/{os.path.basename(os.path.normpath(value))}"
+        elif sep and name in run_flags:
+            arg = f"{name}=runs/{os.path.basename(os.path.normpath(value))}"
         elif sep and os.path.isabs(value):
             arg = f"{name}={os.path.basename(os.path.normpath(value))}"
         parts.append(arg)

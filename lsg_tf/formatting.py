@@ -34,3 +34,9 @@ def fmt(value, digits: int = 4) -> str:
 def percent(fraction, digits: int = 2) -> str:
     """A fraction in [0, 1] as a percentage (``0.5`` -> ``50.00%``), or :data:`MISSING`."""
     return MISSING if is_missing(fraction) else f"{100 * fraction:.{digits}f}%"
+
+
+def signed_interval(comparison: dict, scale: float = 1.0, digits: int = 4) -> str:
+    """``"+d [low, high]"``: a comparison's difference and its interval, times ``scale``."""
+    d, low, high = (scale * comparison[k] for k in ("difference", "low", "high"))
+    return f"{d:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"

@@ -13,6 +13,7 @@ converted to its channel count (gray = BT.601 luma of RGB).
 from __future__ import annotations
 
 import os
+import sys
 
 from absl import app, flags
 
@@ -35,9 +36,6 @@ _BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Inference batch size.", lo
 _NOTE = flags.DEFINE_multi_string(
     "note", None, "A paragraph for the report's Notes section (not shown in its command); repeat.")
 
-_SHOWN_FLAGS = ("max_images", "class_map", "variants", "batch_size")
-
-
 def _parse_variants(values):
     variants = []
     for value in values:
@@ -51,17 +49,6 @@ def _parse_variants(values):
                                  "with top_fraction in (0, 1] and iou_threshold in [0, 1)")
         variants.append(pair)
     return variants
-
-
-def display_command(names) -> str:
-    """The command with placeholder paths (runs/<name>, data/<voc folder name>, out name)."""
-    out = _OUT.value
-    values = {"run": [f"runs/{name}" for name in names], "names": list(names),
-              "voc_dir": f"data/{os.path.basename(os.path.normpath(_VOC_DIR.value))}",
-              "out": out if not os.path.isabs(out) else os.path.basename(out)}
-    values.update({name: flags.FLAGS[name].value for name in _SHOWN_FLAGS
-                   if flags.FLAGS[name].present})
-    return cli_flags.command("lsg_tf.localize", cli_flags.argv("lsg_tf.localize", values))
 
 
 def main(argv):
@@ -78,7 +65,9 @@ def main(argv):
     from lsg_tf.analysis.localization_report import MARKDOWN_FILE, localization_report
 
     class_map = loc.parse_class_map(_CLASS_MAP.value) if _CLASS_MAP.value else None
-    localization_report(_RUN.value, names, _VOC_DIR.value, _OUT.value, display_command(names),
+    command = cli_flags.typed_command("lsg_tf.localize", sys.argv,
+                                      dropped=cli_flags.DROPPED + ("--note",))
+    localization_report(_RUN.value, names, _VOC_DIR.value, _OUT.value, command,
                         class_map=class_map, variants=variants, max_images=_MAX_IMAGES.value,
                         batch_size=_BATCH_SIZE.value, notes=_NOTE.value or ())
     print(f"report -> {os.path.join(_OUT.value, MARKDOWN_FILE)}")

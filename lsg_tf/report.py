@@ -10,7 +10,7 @@ the first run's test split (its ``config.json``), optionally overridden by the f
 
 from __future__ import annotations
 
-import os
+import sys
 
 from absl import app, flags
 
@@ -47,11 +47,6 @@ _BATCH_SIZE = flags.DEFINE_integer("batch_size", 256, "Inference batch size.", l
 
 # Flags written into the report's command line as given; run folders, --out and data
 # locations are replaced by placeholders (the report must not name a machine's paths).
-_SHOWN_FLAGS = ("test_subset", "mask_threshold", "mask_classes", "m", "filter_threshold",
-                "phi_steps", "phi_learning_rate", "phi_coefficient", "phi_density_target",
-                "mis_max_examples", "seed", "batch_size")
-
-
 def _parse_class_sets(values):
     sets = []
     for value in values:
@@ -60,17 +55,6 @@ def _parse_class_sets(values):
             raise app.UsageError(f"--mask_classes={value!r}: expected class ids like '0' or '0,5'")
         sets.append(tuple(int(p) for p in parts))
     return tuple(sets)
-
-
-def display_command(names) -> str:
-    """The command as it would be typed, with placeholder paths (runs/<name>, the out name)."""
-    out = _OUT.value
-    values = {"run": [f"runs/{name}" for name in names], "names": list(names),
-              "out": out if not os.path.isabs(out) else os.path.basename(out),
-              "data_dir": "DATA" if _DATA_DIR.value else None}
-    values.update({name: flags.FLAGS[name].value for name in _SHOWN_FLAGS
-                   if flags.FLAGS[name].present})
-    return cli_flags.command("lsg_tf.report", cli_flags.argv("lsg_tf.report", values))
 
 
 def main(argv):
@@ -92,7 +76,7 @@ def main(argv):
         _RUN.value, names=_NAMES.value, options=options, test_subset=_TEST_SUBSET.value,
         data_dir=_DATA_DIR.value, cache_dir=_CACHE_DIR.value)
     paths = report_lib.write_report(report, _OUT.value,
-                                    display_command([r.name for r in report.runs]))
+                                    cli_flags.typed_command("lsg_tf.report", sys.argv))
     for run in report.runs:
         t = run.table1
         print(f"{run.name:>12}: accuracy {t.accuracy:.4f}  CE {t.cross_entropy:.4f}  "

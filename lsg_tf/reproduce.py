@@ -48,8 +48,7 @@ _VARIANTS = flags.DEFINE_list("variants", None,
 def display_command(argv) -> str:
     """The command as typed, with data folders as DATA/<name> and no absolute paths."""
     return cli_flags.typed_command("lsg_tf.reproduce", argv,
-                                   dropped=("--cache_dir", "--progress", "--noprogress",
-                                            "--stages"))
+                                   dropped=cli_flags.DROPPED + ("--stages",))
 
 
 def main(argv):

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 
-from lsg_tf import paper, recipes, run_io
+from lsg_tf import paper, recipes, run_io, stats
 from lsg_tf.analysis import localization_report, report_lib
 from lsg_tf.experiments import (ATTACK_DIR, CIFAR_FLAGFILE, LABELS, LOCALIZATION_DIR,
                                 MAIN_VARIANTS, REPORT_DIR, cifar_setting)
-from lsg_tf.formatting import MISSING, fmt
+from lsg_tf.formatting import MISSING, fmt, signed_interval
 from lsg_tf.robustness import attack_report
 from lsg_tf.robustness.radii import eps_label
 
@@ -60,8 +60,7 @@ def interval_text(comparison: dict) -> str:
     scale, digits = _SHOWN.get(comparison["metric"], (1, 4))
     verdict = comparison["verdict"]
     verdict = f"**{verdict}**" if verdict == "does not reproduce" else verdict
-    return (f"{verdict} ({scale * comparison['difference']:+.{digits}f} "
-            f"[{scale * comparison['low']:+.{digits}f}, {scale * comparison['high']:+.{digits}f}])")
+    return f"{verdict} ({signed_interval(comparison, scale, digits)})"
 
 
 def _read(out_dir, *parts):
@@ -102,11 +101,7 @@ class _Page:
 
     def comparison(self, stage: str, metric: str, run: str, **keys) -> dict | None:
         """The stage's LSG − STD comparison of ``metric`` for ``run`` (and ``keys``)."""
-        for c in self.comparisons[stage]:
-            if c["metric"] == metric and c["run"] == run and all(
-                    c.get(k) == v for k, v in keys.items()):
-                return c
-        return None
+        return stats.find_comparison(self.comparisons[stage], metric, run, **keys)
 
     def check(self, text, values, stage=None, metric=None, digits=3, **keys):
         """The verdict cell of a table row; also records the claim for the summary.

@@ -154,3 +154,12 @@ def bootstrap_interval(statistic, size: int, resamples: int = 1000, confidence: 
     tail = (1 - confidence) / 2 * 100
     low, high = np.nanpercentile(draws, [tail, 100 - tail])
     return float(statistic(np.arange(size))), float(low), float(high)
+
+
+def find_comparison(comparisons, metric: str, run: str, **keys) -> dict | None:
+    """The comparison record of ``metric`` for ``run`` whose other fields match ``keys``."""
+    for c in comparisons or ():
+        if c["metric"] == metric and c["run"] == run and all(
+                c.get(k) == v for k, v in keys.items()):
+            return c
+    return None

@@ -62,7 +62,7 @@ def test_attack_eval_cli_writes_tables_and_figures(trained_runs, tmp_path):
     assert "| 8/255 | STD |" in text and "| 0.3 | LSG-alternate (lsg) |" in text
     assert "Paper-like ε" in text
     assert "--run=runs/std --run=runs/lsg" in text
-    assert str(tmp_path) not in text and "--out=DIR" in text
+    assert str(tmp_path) not in text and "--out=eval" in text
 
 
 def test_attack_eval_runs_as_a_script_and_requires_runs():

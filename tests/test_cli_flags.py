@@ -99,7 +99,19 @@ def test_missing_values_are_one_dash_everywhere():
 def test_typed_command_hides_this_machines_paths():
     argv = ["prog", "--flagfile=cifar_cpu.flags", "--data_dir=/data/sets/cifar10/",
             "--cache_dir=/var/cache/x", "--runs_dir=/home/me/runs/cifar-seeds", "--seeds=0,1",
-            "--noprogress"]
+            "--noprogress", "--run=/home/me/runs/std-s0/"]
     assert cli_flags.typed_command("tools.compare_schemes", argv) == (
         "python -m tools.compare_schemes --flagfile=cifar_cpu.flags --data_dir=DATA/cifar10 "
-        "--runs_dir=cifar-seeds --seeds=0,1")
+        "--runs_dir=cifar-seeds --seeds=0,1 --run=runs/std-s0")
+
+
+def test_signed_interval_and_comparison_lookup():
+    from lsg_tf import stats
+
+    c = {"metric": "accuracy", "run": "joint", "difference": -0.0014, "low": -0.0076,
+         "high": 0.0049}
+    assert formatting.signed_interval(c, 100, 2) == "-0.14 [-0.76, +0.49]"
+    other = dict(c, metric="detection_auc", eps=2 / 255)
+    assert stats.find_comparison([c, other], "detection_auc", "joint", eps=2 / 255) is other
+    assert stats.find_comparison([c, other], "detection_auc", "joint", eps=1 / 255) is None
+    assert stats.find_comparison(None, "accuracy", "joint") is None

@@ -243,7 +243,8 @@ def test_localize_cli_end_to_end(tmp_path):
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = (out / "localization.md").read_text()
-    assert "--run=runs/std --run=runs/lsg" in text and "--voc_dir=data/voc" in text
+    assert "--run=runs/run --run=runs/run --names=std,lsg" in text
+    assert "--voc_dir=DATA/voc" in text and "--out=out" in text
     assert str(tmp_path) not in text and "Tiny fixture." not in text.split("```")[1]
     assert "## Notes\n\nTiny fixture." in text
     assert "## Top 20% activations, success IoU > 0.15" in text and "AP15" in text

@@ -124,20 +124,6 @@ def config_from_flags():
         raise app.UsageError(str(e)) from None
 
 
-def portable_command(argv: list[str]) -> str:
-    """The command line with run folders as ``runs/<name>`` and no absolute paths."""
-    parts = []
-    for arg in argv[1:]:
-        name, sep, value = arg.partition("=")
-        if sep and name == "--run":
-            arg = f"--run=runs/{os.path.basename(os.path.normpath(value))}"
-        elif sep and os.path.isabs(value):
-            relative = os.path.relpath(value)
-            arg = f"{name}={relative if not relative.startswith('..') else 'DIR'}"
-        parts.append(arg)
-    return cli_flags.command("tools.attack_eval", parts)
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -153,8 +139,8 @@ def main(argv):
 
     logging.getLogger("art").setLevel(logging.WARNING)  # ART logs every batch at INFO
     results = evaluate.evaluate_runs(_RUN.value, config, progress=_PROGRESS.value)
-    paths = attack_report.write_report(results, _OUT.value, command=portable_command(sys.argv))
-    print(attack_report.markdown(results, portable_command(sys.argv)))
+    paths = attack_report.write_report(results, _OUT.value, command=cli_flags.typed_command("tools.attack_eval", sys.argv))
+    print(attack_report.markdown(results, cli_flags.typed_command("tools.attack_eval", sys.argv)))
     print("wrote " + ", ".join(paths.values()))
 
 

@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from lsg_tf import paper, run_io, stats
-from lsg_tf.formatting import MISSING, fmt, percent
+from lsg_tf.formatting import MISSING, fmt, percent, signed_interval
 from lsg_tf.robustness.radii import eps_label
 
 MARKDOWN_FILE = "attack_eval.md"
@@ -172,16 +172,7 @@ def _interval_cell(c: dict | None, scale: float = 100.0, digits: int = 2) -> str
     """``"+d [low, high] verdict"`` of a comparison, in points."""
     if c is None:
         return MISSING
-    return (f"{scale * c['difference']:+.{digits}f} [{scale * c['low']:+.{digits}f}, "
-            f"{scale * c['high']:+.{digits}f}] {c['verdict']}")
-
-
-def _find(comparisons, metric, run, **keys):
-    for c in comparisons or ():
-        if c["metric"] == metric and c["run"] == run and all(
-                c.get(k) == v for k, v in keys.items()):
-            return c
-    return None
+    return f"{signed_interval(c, scale, digits)} {c['verdict']}"
 
 
 def _wilson_cell(successes: int, trials: int) -> str:
@@ -233,9 +224,9 @@ def _table4(results: dict) -> list:
     for r in runs:
         if r["scheme"] == "std":
             continue
-        lines.append(f"| {r['label']} | " + " | ".join(
-            _interval_cell(_find(comparisons, "detection_auc", r["name"], eps=ref["eps"],
-                                 train_per_class=int(n))) for n in sizes) + " |")
+        cells = [stats.find_comparison(comparisons, "detection_auc", r["name"], eps=ref["eps"],
+                                       train_per_class=int(n)) for n in sizes]
+        lines.append(f"| {r['label']} | " + " | ".join(map(_interval_cell, cells)) + " |")
     method = next((c["method"] for c in comparisons or () if c["metric"] == "detection_auc"),
                   None)
     if method:
@@ -274,7 +265,7 @@ def _table5(results: dict) -> list:
                   "| difference | " + " | ".join(r["label"] for r in gated) + " |",
                   "|---|" + "---|" * len(gated)]
         for metric, title in rows:
-            cells = [_find(comparisons, metric, r["name"]) for r in gated]
+            cells = [stats.find_comparison(comparisons, metric, r["name"]) for r in gated]
             if any(cells):
                 lines.append(f"| {title} | " + " | ".join(_interval_cell(c) for c in cells)
                              + " |")
