@@ -93,12 +93,17 @@ def tf_conv_calls(batch: int, size: int, cin: int, cout: int, stride: int):
     return (lambda: forward().numpy()), (lambda: [g.numpy() for g in backward()])
 
 
-def tf_batch_norm_calls(batch: int, size: int, channels: int):
-    """(forward, backward) of Keras' BatchNormalization in training mode (fused kernel)."""
+def tf_batch_norm_calls(batch: int, size: int, channels: int, fused: bool = False):
+    """(forward, backward) of Keras' BatchNormalization in training mode (separate moment and
+    normalisation ops), or with ``fused`` of :class:`lsg_tf.batch_norm.FusedBatchNormalization`
+    (one FusedBatchNormV3 kernel and its gradient)."""
     import keras
     import tensorflow as tf
 
-    layer = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5)
+    from lsg_tf.batch_norm import FusedBatchNormalization
+
+    layer_class = FusedBatchNormalization if fused else keras.layers.BatchNormalization
+    layer = layer_class(momentum=0.9, epsilon=1e-5)
     x = tf.random.normal((batch, size, size, channels))
     layer(x, training=True)
     upstream = tf.random.normal(x.shape)
@@ -173,14 +178,20 @@ def profile(batch: int, repeats: int) -> list[dict]:
                          "tf": median_seconds(tf_calls[k], repeats),
                          "torch": median_seconds(torch_calls[k], repeats)})
     for size, channels, uses in BATCH_NORMS:
-        tf_calls = tf_batch_norm_calls(batch, size, channels)
         torch_calls = torch_batch_norm_calls(batch, size, channels)
-        for k, direction in enumerate(("forward", "backward")):
-            rows.append({"kernel": f"batch norm {direction}",
-                         "shape": f"{size}x{size}x{channels}", "uses": uses,
-                         "tf": median_seconds(tf_calls[k], repeats),
-                         "torch": median_seconds(torch_calls[k], repeats)})
+        for prefix, fused in (("", False), (FUSED, True)):
+            tf_calls = tf_batch_norm_calls(batch, size, channels, fused=fused)
+            for k, direction in enumerate(("forward", "backward")):
+                rows.append({"kernel": f"{prefix}batch norm {direction}",
+                             "shape": f"{size}x{size}x{channels}", "uses": uses,
+                             "tf": median_seconds(tf_calls[k], repeats),
+                             "torch": median_seconds(torch_calls[k], repeats)})
     return rows
+
+
+FUSED = "fused "
+"""Prefix of the kernels timed with the fused BatchNorm layer: an alternative to Keras'
+BatchNorm rows, not a further part of the step."""
 
 
 def totals(rows: list[dict]) -> dict:
@@ -190,6 +201,14 @@ def totals(rows: list[dict]) -> dict:
         tf_s, torch_s = out.get(row["kernel"], (0.0, 0.0))
         out[row["kernel"]] = (tf_s + row["uses"] * row["tf"], torch_s + row["uses"] * row["torch"])
     return out
+
+
+def step_total(kinds: dict, fused: bool) -> tuple[float, float]:
+    """(TensorFlow, PyTorch) seconds of the step's convolutions and BatchNorms, forward and
+    backward ("backward" rows include their forward), with Keras' or the fused BatchNorm."""
+    bn = FUSED + "batch norm" if fused else "batch norm"
+    chosen = [k for k in kinds if k in ("conv backward", f"{bn} backward")]
+    return sum(kinds[k][0] for k in chosen), sum(kinds[k][1] for k in chosen)
 
 
 def main(argv=None) -> int:
@@ -215,13 +234,14 @@ def main(argv=None) -> int:
         print(f"{r['kernel']:<20} {r['shape']:<18} {r['uses']:>4} {1e3 * r['tf']:>8.2f} "
               f"{1e3 * r['torch']:>9.2f} {r['tf'] / r['torch']:>8.2f}")
     print("per training step (uses weighted), ms:")
-    all_tf = all_torch = 0.0
-    for kernel, (tf_s, torch_s) in totals(rows).items():
-        all_tf, all_torch = all_tf + tf_s, all_torch + torch_s
-        print(f"  {kernel:<20} TF {1e3 * tf_s:8.1f}  torch {1e3 * torch_s:8.1f}  "
+    kinds = totals(rows)
+    for kernel, (tf_s, torch_s) in kinds.items():
+        print(f"  {kernel:<26} TF {1e3 * tf_s:8.1f}  torch {1e3 * torch_s:8.1f}  "
               f"ratio {tf_s / torch_s:.2f}")
-    print(f"  {'all of the above':<20} TF {1e3 * all_tf:8.1f}  torch {1e3 * all_torch:8.1f}  "
-          f"ratio {all_tf / all_torch:.2f}")
+    for label, fused in (("conv + Keras BatchNorm", False), ("conv + fused BatchNorm", True)):
+        tf_s, torch_s = step_total(kinds, fused)
+        print(f"  {label + ', backward':<26} TF {1e3 * tf_s:8.1f}  torch {1e3 * torch_s:8.1f}  "
+              f"ratio {tf_s / torch_s:.2f}")
     return 0
 
 

@@ -17,7 +17,7 @@ printed per layer type and must be equal, or the script exits with status 1; wit
 installed it exits with status 2.
 
     python bench/vs_pytorch.py [--batch_size 128] [--steps 20] [--repeats 5] [--warmup 1]
-        [--threads N] [--channels_last] [--jit_compile] [--smoke]
+        [--threads N] [--channels_last] [--jit_compile] [--batch_norm fused] [--smoke]
 """
 
 from __future__ import annotations
@@ -60,6 +60,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="compile the Keras train step with XLA (jit_compile=True)")
     parser.add_argument("--steps_per_execution", type=int, default=1,
                         help="Keras train steps per compiled call (a speed lever)")
+    parser.add_argument("--batch_norm", choices=("keras", "fused"), default="keras",
+                        help="Keras BatchNorm layer: keras.layers.BatchNormalization or "
+                             "lsg_tf.batch_norm.FusedBatchNormalization (a speed lever)")
     parser.add_argument("--tf_data_autotune", action="store_true",
                         help="Keras input with tf.data autotuning on (the setting before it "
                              "was turned off; a speed lever)")
@@ -102,13 +105,14 @@ def channel_stats(images):
 
 
 def build_keras_model(mean=None, std=None, jit_compile: bool = False,
-                      steps_per_execution: int = 1):
+                      steps_per_execution: int = 1, batch_norm: str = "keras"):
     """The library's ResNet20 classifier, built and compiled as ``train_lib.train`` does.
 
     Args:
         mean, std: per-channel input statistics in [0, 1] (normalisation inside the model).
         jit_compile: compile the train step with XLA.
         steps_per_execution: train steps per compiled call (Keras' loop in the graph).
+        batch_norm: the backbone's BatchNorm layer, "keras" or "fused".
 
     Returns:
         A compiled ``LSGModel`` (schedule ``std``) on a ResNet20 backbone, 10 classes.
@@ -118,7 +122,8 @@ def build_keras_model(mean=None, std=None, jit_compile: bool = False,
 
     return _model.resnet20_model(Schedule("std"), NUM_CLASSES, IMAGE_SHAPE,
                                  jit_compile=jit_compile,
-                                 steps_per_execution=steps_per_execution, mean=mean, std=std)
+                                 steps_per_execution=steps_per_execution, mean=mean, std=std,
+                                 batch_norm=batch_norm)
 
 
 def keras_param_counts(model) -> dict:
@@ -320,7 +325,8 @@ def main(argv=None) -> int:
     mean, std = channel_stats(images)
 
     keras_model = build_keras_model(mean, std, jit_compile=args.jit_compile,
-                                    steps_per_execution=args.steps_per_execution)
+                                    steps_per_execution=args.steps_per_execution,
+                                    batch_norm=args.batch_norm)
     torch.manual_seed(0)
     torch_model = build_torch_resnet20(mean, std)
     keras_counts, torch_counts = keras_param_counts(keras_model), torch_param_counts(torch_model)
@@ -357,7 +363,8 @@ def main(argv=None) -> int:
             optimizer.step()
         loss.item()
 
-    keras_name = "keras_xla" if args.jit_compile else "keras"
+    keras_name = ("keras_xla" if args.jit_compile else "keras") + (
+        "_fused_bn" if args.batch_norm == "fused" else "")
     torch_name = "pytorch_channels_last" if args.channels_last else "pytorch_nchw"
     start = time.perf_counter()
     comparison = common.alternate(keras_name, run_keras, torch_name, run_torch,
@@ -371,7 +378,8 @@ def main(argv=None) -> int:
     extra = "\n".join([
         f"setup: ResNet20 training, batch {batch}, {steps} steps per run, "
         f"threads {args.threads}, warm-up {args.warmup}, repeats {args.repeats}, "
-        f"Keras steps_per_execution {args.steps_per_execution}, tf.data autotune "
+        f"Keras steps_per_execution {args.steps_per_execution}, BatchNorm {args.batch_norm}, "
+        f"tf.data autotune "
         f"{args.tf_data_autotune}, wall {wall:.1f} s",
         "data: random uint8 CIFAR-shaped images in memory, cast to float32 [0, 1] per batch, "
         "no augmentation (the fair comparison; make_train_dataset adds crop+flip)",

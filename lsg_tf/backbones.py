@@ -124,7 +124,8 @@ from typing import Iterator
 
 import keras
 
-from lsg_tf.choices import INITIALIZERS, WEIGHT_DECAY_SCOPES
+from lsg_tf.batch_norm import FusedBatchNormalization
+from lsg_tf.choices import BATCH_NORMS, INITIALIZERS, WEIGHT_DECAY_SCOPES
 
 BACKBONES = ("resnet20", "alexnet_cifar", "resnet152_top2")
 """Names of the built-in backbones; ``"keras:<ApplicationName>"`` also works."""
@@ -207,6 +208,7 @@ def build_backbone(
     seed: int | None = None,
     weight_decay_scope: str = "kernels",
     initializer: str = "he_normal",
+    batch_norm: str = "keras",
 ) -> keras.Model:
     """Builds a backbone mapping images to its last conv feature map.
 
@@ -229,6 +231,10 @@ def build_backbone(
             over every parameter); see ``WEIGHT_DECAY_SCOPES``.
         initializer: conv kernel initialisation of ``resnet20``/``alexnet_cifar``, one of
             ``INITIALIZERS``; ``keras.applications`` backbones keep their own.
+        batch_norm: BatchNorm layer of ``resnet20``/``alexnet_cifar``, one of
+            ``BATCH_NORMS``: ``"keras"`` (``keras.layers.BatchNormalization``) or
+            ``"fused"`` (:class:`lsg_tf.batch_norm.FusedBatchNormalization`, the same
+            layer on TensorFlow's fused kernel when training).
 
     Returns:
         A Functional ``keras.Model`` mapping float32 images [B, H, W, C] to
@@ -245,13 +251,15 @@ def build_backbone(
     weight_decay = _check_weight_decay(weight_decay)
     _check_option("weight_decay_scope", weight_decay_scope, WEIGHT_DECAY_SCOPES)
     _check_option("initializer", initializer, INITIALIZERS)
+    _check_option("batch_norm", batch_norm, BATCH_NORMS)
     seed = _check_seed(seed)
     weights = _check_weights(weights, allow_imagenet=name not in ("resnet20", "alexnet_cifar"))
 
     if name in ("resnet20", "alexnet_cifar"):
         _check_min_size(name, shape, _CIFAR_MIN_SIZE)
         builder = _resnet20 if name == "resnet20" else _alexnet_cifar
-        conv = _conv_bn_relu_factory(weight_decay, seed, weight_decay_scope, initializer)
+        conv = _conv_bn_relu_factory(weight_decay, seed, weight_decay_scope, initializer,
+                                     batch_norm)
         model = builder(shape, conv)
         if weights is not None:
             _load_weights(model, weights, name, shape)
@@ -427,7 +435,7 @@ def _regularizer(weight_decay: float):
 
 
 def _conv_bn_relu_factory(weight_decay: float, seed: int | None, scope: str = "kernels",
-                          initializer: str = "he_normal"):
+                          initializer: str = "he_normal", batch_norm: str = "keras"):
     """Returns ``conv(x, filters, kernel, stride, prefix, suffix, relu=True)``.
 
     The returned function applies conv (no bias) -> BN [-> ReLU], with layers
@@ -437,6 +445,7 @@ def _conv_bn_relu_factory(weight_decay: float, seed: int | None, scope: str = "k
     init = _Initializers(seed, initializer)
     regularizer = _regularizer(weight_decay)
     bn_regularizer = regularizer if scope == "all" else None
+    bn_layer = FusedBatchNormalization if batch_norm == "fused" else keras.layers.BatchNormalization
 
     def conv(x, filters, kernel, stride, prefix, suffix, relu=True):
         padding = "same"
@@ -455,7 +464,7 @@ def _conv_bn_relu_factory(weight_decay: float, seed: int | None, scope: str = "k
             kernel_regularizer=regularizer,
             name=f"{prefix}conv{suffix}",
         )(x)
-        x = keras.layers.BatchNormalization(
+        x = bn_layer(
             momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=f"{prefix}bn{suffix}",
             gamma_regularizer=bn_regularizer, beta_regularizer=bn_regularizer,
         )(x)

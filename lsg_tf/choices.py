@@ -12,5 +12,6 @@ LR_SCHEDULES = ("constant", "step", "cosine", "onecycle")
 SPARSITY_FORMS = ("abs", "hinge")  # a|‖G‖₁ − s| (Eq. 2) or a·max(0, ‖G‖₁ − s)
 WEIGHT_DECAY_SCOPES = ("kernels", "all")  # "all": every network variable, never G
 INITIALIZERS = ("he_normal", "torch_default")
+BATCH_NORMS = ("keras", "fused")  # Keras' layer, or the same layer on the fused kernel
 AUGMENTATIONS = ("none", "flip", "crop", "crop_flip")  # the CLI adds "auto"
 STRATEGIES = ("default", "mirrored", "multi_worker")

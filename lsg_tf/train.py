@@ -70,6 +70,10 @@ _INITIALIZER = flags.DEFINE_enum(
     "initializer", "he_normal", list(choices.INITIALIZERS),
     "Conv kernel initialisation of resnet20/alexnet_cifar: he_normal, or PyTorch's default "
     "(uniform in +-sqrt(1/fan_in)).")
+_BATCH_NORM = flags.DEFINE_enum(
+    "batch_norm", "keras", list(choices.BATCH_NORMS),
+    "BatchNorm of resnet20/alexnet_cifar: keras (keras.layers.BatchNormalization) or fused "
+    "(the same layer on TensorFlow's fused kernel when training; docs/benchmarks.md).")
 # LSG (paper section 3, Algorithm 1).
 _SCHEME = flags.DEFINE_enum("scheme", "alternate", list(choices.SCHEMES),
                             "alternate (Algorithm 1), joint (footnote 1), std (baseline).")

@@ -55,6 +55,7 @@ class TrainConfig:
     weight_decay: float = recipes.DEFAULT["weight_decay"]
     weight_decay_scope: str = recipes.DEFAULT["weight_decay_scope"]
     initializer: str = recipes.DEFAULT["initializer"]
+    batch_norm: str = "keras"
     validation_size: int | None = None
     scheme: str = "alternate"
     period: int = 3
@@ -109,6 +110,7 @@ class TrainConfig:
         _check_choice("weight_decay_scope", self.weight_decay_scope,
                       choices.WEIGHT_DECAY_SCOPES)
         _check_choice("initializer", self.initializer, choices.INITIALIZERS)
+        _check_choice("batch_norm", self.batch_norm, choices.BATCH_NORMS)
         if self.validation_size is not None and self.validation_size < 1:
             raise ValueError(f"validation_size must be >= 1, got {self.validation_size!r}")
         gate_lib.check_sparsity_form(self.sparsity_form)
@@ -168,7 +170,8 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
                                             weights=config.backbone_weights,
                                             weight_decay=config.weight_decay, seed=config.seed,
                                             weight_decay_scope=config.weight_decay_scope,
-                                            initializer=config.initializer)
+                                            initializer=config.initializer,
+                                            batch_norm=config.batch_norm)
         num_filters = backbones.feature_channels(backbone)
         fixed = (gate_lib.parse_fixed_gate(config.fixed_gate, splits.num_classes, num_filters)
                  if config.fixed_gate else None)

@@ -26,6 +26,14 @@ def test_totals_weight_each_kernel_by_its_uses():
     assert totals["batch norm backward"] == pytest.approx((0.007, 0.007))
 
 
+def test_step_total_takes_one_batch_norm_and_the_backward_rows():
+    kinds = {"conv forward": (1.0, 1.0), "conv backward": (3.0, 4.0),
+             "batch norm forward": (0.5, 0.5), "batch norm backward": (2.0, 1.0),
+             "fused batch norm forward": (0.2, 0.5), "fused batch norm backward": (0.6, 1.0)}
+    assert step_profile.step_total(kinds, fused=False) == pytest.approx((5.0, 5.0))
+    assert step_profile.step_total(kinds, fused=True) == pytest.approx((3.6, 5.0))
+
+
 @pytest.mark.parametrize("argv", [["--batch_size", "0"], ["--repeats", "0"]])
 def test_bad_sizes_exit_with_a_usage_error(argv, capsys):
     with pytest.raises(SystemExit):
