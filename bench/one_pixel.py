@@ -42,8 +42,6 @@ GOAL = 3.0  # batched images/s ÷ budgeted images/s, at an equal success rate
 
 def load_images(train: int, seed: int = 0):
     """``(x_train, y_train, x_test, y_test, source)``: uint8 28x28x1 images and int labels."""
-    import numpy as np
-
     from lsg_tf.data import load_fashion_mnist
 
     try:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import functools
 import os
 import time
 
@@ -334,7 +335,9 @@ def attack_stage(budget: Budget, run_dirs: dict, out_dir: str, source: DataSourc
     def work():
         logging.getLogger("art").setLevel(logging.WARNING)
         results = evaluate.evaluate_runs(flags["run"], _attack_config(flags, source.data_dir),
-                                         progress=progress)
+                                         progress=progress,
+                                         log=None if progress else functools.partial(
+                                             print, flush=True))
         attack_report.write_report(results, flags["out"], command=command)
 
     log.run("attack_eval", key, os.path.join(flags["out"], attack_report.JSON_FILE),

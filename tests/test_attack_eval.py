@@ -63,6 +63,9 @@ def test_attack_eval_cli_writes_tables_and_figures(trained_runs, tmp_path):
     assert "Paper-like ε" in text
     assert "--run=runs/std --run=runs/lsg" in text
     assert str(tmp_path) not in text and "--out=eval" in text
+    # --noprogress: one line per finished part instead of bars.
+    assert "std: PGD and detection at ε=8/255 (" in proc.stdout
+    assert "lsg: local_search " in proc.stdout and " successes (" in proc.stdout
 
 
 def test_attack_eval_runs_as_a_script_and_requires_runs():

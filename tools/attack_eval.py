@@ -124,6 +124,10 @@ def config_from_flags():
         raise app.UsageError(str(e)) from None
 
 
+def _print_line(line: str) -> None:
+    print(line, flush=True)
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -138,9 +142,11 @@ def main(argv):
     from lsg_tf.robustness import attack_report, evaluate
 
     logging.getLogger("art").setLevel(logging.WARNING)  # ART logs every batch at INFO
-    results = evaluate.evaluate_runs(_RUN.value, config, progress=_PROGRESS.value)
-    paths = attack_report.write_report(results, _OUT.value, command=cli_flags.typed_command("tools.attack_eval", sys.argv))
-    print(attack_report.markdown(results, cli_flags.typed_command("tools.attack_eval", sys.argv)))
+    results = evaluate.evaluate_runs(_RUN.value, config, progress=_PROGRESS.value,
+                                     log=None if _PROGRESS.value else _print_line)
+    command = cli_flags.typed_command("tools.attack_eval", sys.argv)
+    paths = attack_report.write_report(results, _OUT.value, command=command)
+    print(attack_report.markdown(results, command))
     print("wrote " + ", ".join(paths.values()))
 
 

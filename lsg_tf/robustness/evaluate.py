@@ -234,7 +234,7 @@ def _examples(x, x_adv, labels, adv_labels, success, attempted, count):
 
 
 def evaluate_runs(run_dirs: list[str], config: AttackEvalConfig = AttackEvalConfig(),
-                  progress: bool = True) -> dict:
+                  progress: bool = True, log=None) -> dict:
     """Evaluates every run on the same images and targets.
 
     Args:
@@ -242,6 +242,8 @@ def evaluate_runs(run_dirs: list[str], config: AttackEvalConfig = AttackEvalConf
             set.
         config: what to run and how much.
         progress: show progress bars.
+        log: called with one line of text as each part of a run finishes (e.g. ``print``
+            where progress bars are off), or ``None``.
 
     Returns:
         A dict: ``"config"`` (the settings), ``"data"`` (data set, split and image counts),
@@ -305,14 +307,14 @@ def evaluate_runs(run_dirs: list[str], config: AttackEvalConfig = AttackEvalConf
     for run in runs:
         results["runs"].append(_evaluate_run(
             run, config, splits, pool_x, pool_y, targets, pixel_index, search_index,
-            accuracy_index, progress))
+            accuracy_index, progress, log or (lambda line: None)))
     results["comparisons"] = intervals.comparisons(results)
     results["wall_time_seconds"] = time.perf_counter() - start
     return results
 
 
 def _evaluate_run(run, config, splits, pool_x, pool_y, targets, pixel_index, search_index,
-                  accuracy_index, progress) -> dict:
+                  accuracy_index, progress, log) -> dict:
     tag = run.name
     model = load_model(run.model_path)
     expected = (tuple(splits.image_shape), splits.num_classes)
@@ -333,6 +335,7 @@ def _evaluate_run(run, config, splits, pool_x, pool_y, targets, pixel_index, sea
     out["arrays"]["correct"] = np.argmax(logits, 1) == splits.y_test[accuracy_index]
     out["clean_accuracy"] = float(np.mean(out["arrays"]["correct"]))
     seconds["accuracy"] = time.perf_counter() - t0
+    log(f"{tag}: clean accuracy {out['clean_accuracy']:.4f} ({seconds['accuracy']:.0f} s)")
 
     # One classifier per output kind and run: each holds compiled functions.
     white_box = art_wrapper.make_classifier(model, "logits")
@@ -349,10 +352,13 @@ def _evaluate_run(run, config, splits, pool_x, pool_y, targets, pixel_index, sea
             clean_features = extract(pool_x)
             seconds["features"] = time.perf_counter() - t0
         for eps in config.pgd.eps:
+            t0 = time.perf_counter()
             out["sweep"].append(_pgd_and_detection(
                 white_box, extract, eps, config, pool_x, pool_y, targets, correct,
                 clean_features, out["arrays"], seconds,
                 f"{tag}: ε={radii.eps_label(eps)}" if progress else None))
+            log(f"{tag}: PGD{' and detection' if config.detect else ''} at "
+                f"ε={radii.eps_label(eps)} ({time.perf_counter() - t0:.0f} s)")
 
     black_boxes = []
     if "pixel" in config.attacks:
@@ -376,6 +382,8 @@ def _evaluate_run(run, config, splits, pool_x, pool_y, targets, pixel_index, sea
             progress=f"{tag}: {name}" if progress else None)
         seconds[name] = time.perf_counter() - t0
         out[name] = _black_box_record(result, index)
+        log(f"{tag}: {name} {out[name]['successes']}/{out[name]['attempts']} successes "
+            f"({seconds[name]:.0f} s)")
         if config.examples:
             out["arrays"][name] = _examples(x, result.x_adv, y, result.adv_predictions,
                                             result.success, result.attempted, config.examples)
