@@ -56,7 +56,7 @@ def main(argv):
                 config = dataclasses.replace(
                     base, output_dir=os.path.join(_RUNS_DIR.value or _OUT.value,
                                                  f"{run_recipe}-{scheme}-s{seed}"),
-                    scheme=scheme, seed=seed, **RECIPES[recipe])
+                    scheme=scheme, seed=seed, **RECIPES[run_recipe])
                 if _EXISTING_ONLY.value:
                     if not run_io.is_finished(config.output_dir):
                         continue
