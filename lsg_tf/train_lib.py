@@ -344,8 +344,10 @@ def _check_resumable(run_dir: str, config: TrainConfig) -> None:
         return
     previous = run_io.read_json(path)
     current = dataclasses.asdict(config)
+    # A plain STD run never reads the LSG schedule's fields.
+    ignored = recipes.SCHEDULE_FIELDS if previous.get("scheme") == config.scheme == "std" else ()
     for key, value in current.items():
-        if key in _FIELDS_ALLOWED_TO_CHANGE_ON_RESUME or key not in previous:
+        if key in _FIELDS_ALLOWED_TO_CHANGE_ON_RESUME or key not in previous or key in ignored:
             continue
         if previous[key] != value:
             raise ValueError(

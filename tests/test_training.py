@@ -133,6 +133,20 @@ def test_resume_with_different_settings_is_refused(tmp_path):
         train(config)
 
 
+def test_a_std_run_is_not_bound_by_the_lsg_schedule_fields(tmp_path):
+    config = _tiny_config(tmp_path, scheme="std")
+    run_io.write_json(str(tmp_path / run_io.CONFIG_FILE), dataclasses.asdict(
+        dataclasses.replace(config, phase=0, warmup_epochs=1, lsg_weight=0.5)))
+    run_io.write_json(str(tmp_path / run_io.CHECKPOINT_DIR / run_io.STATE_FILE),
+                      {"epoch": 0, "weights": "epoch-0000.weights.h5", "history": {},
+                       "wall_time": 1.0})
+    from lsg_tf.train_lib import _check_resumable
+
+    _check_resumable(str(tmp_path), config)  # the same STD run: accepted
+    with pytest.raises(ValueError, match=r"holds a run with scheme='std', now scheme='alternate'"):
+        _check_resumable(str(tmp_path), dataclasses.replace(config, scheme="alternate"))
+
+
 def test_settings_of_a_folder_without_a_completed_epoch_do_not_bind(tmp_path):
     config = _tiny_config(tmp_path, epochs=1)
     run_io.write_json(str(tmp_path / run_io.CONFIG_FILE),
