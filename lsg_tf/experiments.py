@@ -27,7 +27,9 @@ FIXED_GATE_SPEC = "6,4"
 VARIANTS = {
     "std": {"scheme": "std"},
     "alternate": {"scheme": "alternate"},
-    "joint": {"scheme": "joint"},
+    # Both paths from the first epoch, whatever STD warm-up the flagfile gives the
+    # alternating scheme (cifar_cpu.flags).
+    "joint": {"scheme": "joint", "warmup_epochs": 0},
     "alternate_a0": {"scheme": "alternate", "sparsity_coefficient": 0.0},
     "fixed_gate": {"scheme": "alternate", "fixed_gate": FIXED_GATE_SPEC},
 }
