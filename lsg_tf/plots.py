@@ -57,3 +57,29 @@ def figure_to_rgb(fig) -> np.ndarray:
     buffer.seek(0)
     image = pyplot().imread(buffer)
     return (image[..., :3] * 255).astype(np.uint8)
+
+
+def epoch_curves_figure(histories: dict, metric: str = "test/accuracy",
+                        ylabel: str = "held-out accuracy"):
+    """One line per run: ``metric`` after each epoch, a dot on every epoch that trained the
+    LSG path (``history["path"] == "lsg"``; the joint path gets a square).
+
+    Args:
+        histories: ``{label: history}``, each a run's ``metrics.json`` ``"history"``.
+    """
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for label, history in histories.items():
+        epochs = np.asarray(history["epoch"]) + 1
+        values = np.asarray(history[metric], dtype=float)
+        (line,) = ax.plot(epochs, values, label=label, linewidth=1.4)
+        for path, marker in (("lsg", "o"), ("joint", "s")):
+            on = np.asarray(history.get("path", [])) == path
+            if on.any():
+                ax.plot(epochs[on], values[on], marker, color=line.get_color(), markersize=4)
+    ax.set_xlabel("epoch (dots: the LSG path trained in that epoch)")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

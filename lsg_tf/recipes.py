@@ -50,19 +50,24 @@ DEFAULT = RECIPES["no_torch_init"]
 he_normal conv kernels, chosen on validation data (docs/results/recipe-ablation): the same
 mean STD accuracy as ``torch`` and 2.8 points more for LSG-joint over three seeds."""
 
-# When the alternating scheme trains its LSG epochs (Algorithm 1), on top of DEFAULT. With 15
-# epochs, period 3 and phase 1 the LSG path trains in epochs 1, 4, 7, 10 and 13, so the STD
+# When the alternating scheme trains its LSG epochs, on top of DEFAULT; every preset sets all
+# four timing fields, so a flagfile's own timing does not leak in. Algorithm 1 as written
+# (period 3, phase 1) trains the LSG path in epochs 1, 4, 7, 10 and 13 of 15, so the STD
 # classifier has a single low-rate epoch to recover from the last gated one.
+ALGORITHM1 = dict(period=3, phase=1, warmup_epochs=0, lsg_weight=1.0)
 RECIPES.update({
+    "alt_algorithm1": {**DEFAULT, **ALGORITHM1},
     # LSG epochs 0, 3, 6, 9, 12: two STD epochs at the end.
-    "alt_phase0": {**DEFAULT, "phase": 0},
-    # One STD epoch first, then LSG epochs 3, 6, 9, 12.
-    "alt_std_first": {**DEFAULT, "warmup_epochs": 1, "phase": 0},
+    "alt_phase0": {**DEFAULT, **ALGORITHM1, "phase": 0},
+    # One STD epoch first, then LSG epochs 3, 6, 9, 12 (cifar_cpu.flags).
+    "alt_std_first": {**DEFAULT, **ALGORITHM1, "warmup_epochs": 1, "phase": 0},
     # A longer cycle: LSG epochs 1, 6, 11.
-    "alt_period5": {**DEFAULT, "period": 5},
+    "alt_period5": {**DEFAULT, **ALGORITHM1, "period": 5},
     # Half the gated cost's weight λ in the LSG epochs.
-    "alt_half_lambda": {**DEFAULT, "lsg_weight": 0.5},
+    "alt_half_lambda": {**DEFAULT, **ALGORITHM1, "lsg_weight": 0.5},
 })
+TIMINGS = ("alt_algorithm1", "alt_phase0", "alt_std_first", "alt_period5", "alt_half_lambda")
+"""The order of the alternating-timing table (docs/results/alternate-timing)."""
 
 SCHEDULE_FIELDS = ("period", "phase", "warmup_epochs", "lsg_weight")
 """Fields that change only the LSG schemes: a plain STD run ignores them."""

@@ -21,9 +21,9 @@ its output file exists. ``python -m lsg_tf.reproduce`` is the command-line front
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
-import functools
 import os
 import time
 
@@ -45,9 +45,9 @@ LOCALIZE_CLI = "lsg_tf.localize"
 class Budget:
     """Everything that sizes the experiments; the same for every model.
 
-    Training follows ``cifar.flags`` (:func:`lsg_tf.experiments.cifar_setting`: the paper's
-    section 4 setting with the library's recipe); the budget sets the data, epochs, batch and
-    schedule, and the sample counts of the analyses.
+    Training follows ``flagfile`` (:func:`lsg_tf.experiments.cifar_setting`; ``cifar.flags``:
+    the paper's section 4 setting with the library's recipe); the budget sets the data,
+    epochs, batch and schedule, and the sample counts of the analyses.
     """
 
     name: str
@@ -57,6 +57,7 @@ class Budget:
     batch_size: int
     lr_schedule: str
     model: str = "resnet20"
+    flagfile: str = "cifar.flags"  # every other training setting; relative to the repository
     # Report (section 4.1-4.3).
     phi_steps: int = 500
     mis_max_examples: int | None = 5000
@@ -103,7 +104,7 @@ def flagfile_budget(name: str, flagfile: str, **analyses) -> Budget:
     return Budget(name=name, model=setting["model"], train_subset=setting.get("train_subset"),
                   test_subset=setting.get("test_subset"), epochs=setting["epochs"],
                   batch_size=setting["batch_size"], lr_schedule=setting["lr_schedule"],
-                  **analyses)
+                  flagfile=os.path.relpath(flagfile, cli_flags.ROOT), **analyses)
 
 
 BUDGETS = {
@@ -133,14 +134,14 @@ class DataSource:
 def train_config(budget: Budget, variant: str, runs_dir: str, source: DataSource):
     """The :class:`~lsg_tf.train_lib.TrainConfig` of one variant under ``budget``.
 
-    ``cifar.flags`` with the budget's model, data, epochs, batch and schedule, then the
+    The budget's flagfile with its model, data, epochs, batch and schedule, then the
     variant's overrides.
     """
     from lsg_tf.train_lib import TrainConfig
 
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
-    settings = cifar_setting()
+    settings = cifar_setting(os.path.join(cli_flags.ROOT, budget.flagfile))
     settings.update(
         output_dir=os.path.join(runs_dir, variant), dataset=source.dataset,
         data_dir=source.data_dir, cache_dir=source.cache_dir, model=budget.model,

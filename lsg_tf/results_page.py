@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 
-from lsg_tf import paper, recipes, run_io, stats
+from lsg_tf import cli_flags, paper, recipes, run_io, stats
 from lsg_tf.analysis import localization_report, report_lib
-from lsg_tf.experiments import (ATTACK_DIR, CIFAR_FLAGFILE, LABELS, LOCALIZATION_DIR,
+from lsg_tf.experiments import (ATTACK_DIR, LABELS, LOCALIZATION_DIR,
                                 MAIN_VARIANTS, REPORT_DIR, cifar_setting)
 from lsg_tf.formatting import MISSING, fmt, signed_interval
 from lsg_tf.robustness import attack_report
@@ -120,13 +120,17 @@ class _Page:
         return "; ".join(f"{n}: {v}" for n, v in cells.items())
 
 
-def _setting_text() -> str:
-    """The training setting of ``cifar.flags`` beside the budget, as a sentence."""
-    s = cifar_setting()
+def _setting_text(flagfile: str) -> str:
+    """The training setting of ``flagfile`` (relative to the repository) beside the budget,
+    as a sentence."""
+    s = cifar_setting(os.path.join(cli_flags.ROOT, flagfile))
     recipe = ", ".join(f"{k} {s[k]}" for k in recipes.DEFAULT if k != "lr_schedule")
+    warmup = s.get("warmup_epochs", 0)
+    first = (f" after {warmup} STD epoch{'s' if warmup > 1 else ''} (LSG-joint: none)"
+             if warmup else "")
     return (f"{s['optimizer'].upper()} momentum {s['momentum']:g}, lr "
             f"{s['learning_rate']:g} with the library's recipe ({recipe}), Algorithm 1 with "
-            f"the LSG path in epochs ≡ {s['phase']} (mod {s['period']}), "
+            f"the LSG path in epochs ≡ {s['phase']} (mod {s['period']}){first}, "
             f"λ = {s['lsg_weight']:g}, a = {s['sparsity_coefficient']:g}, density target "
             f"{s['density_target']:g}, G by {s['gate_optimizer'].capitalize()} lr "
             f"{s['gate_learning_rate']:g}, seed {s['seed']}")
@@ -138,7 +142,7 @@ def _introduction(page: _Page, budget, command: str) -> list:
              "Regenerate every number and figure on this page with:", "", "```", command, "```",
              "", f"**Budget** (identical for every model): {budget.describe()}. Training "
              "otherwise follows the paper's section 4 "
-             f"(`{os.path.basename(CIFAR_FLAGFILE)}`): {_setting_text()}. Columns:",
+             f"(`{budget.flagfile}`): {_setting_text(budget.flagfile)}. Columns:",
              ""]
     for n in page.names:
         r = page.runs[n]

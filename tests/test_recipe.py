@@ -254,7 +254,7 @@ def test_alternate_timing_presets_move_the_lsg_epochs(tmp_path):
                                **recipes.RECIPES[name]).schedule()
         return [e for e in range(15) if schedule.path_for_epoch(e) == "lsg"]
 
-    assert lsg_epochs("no_torch_init") == [1, 4, 7, 10, 13]
+    assert lsg_epochs("alt_algorithm1") == [1, 4, 7, 10, 13]
     assert lsg_epochs("alt_phase0") == [0, 3, 6, 9, 12]
     assert lsg_epochs("alt_std_first") == [3, 6, 9, 12]
     assert lsg_epochs("alt_period5") == [1, 6, 11]

@@ -22,6 +22,25 @@ TOY = reproduce_lib.Budget(
     pixel_population=8, ls_images=4, ls_max_candidates=8, ls_rounds=2, pgd_eps=(8 / 255, 0.3))
 
 
+def test_each_budget_trains_with_its_own_flagfile(tmp_path):
+    source = reproduce_lib.DataSource(data_dir=str(tmp_path))
+
+    def config(budget, variant):
+        return reproduce_lib.train_config(reproduce_lib.BUDGETS[budget], variant,
+                                          str(tmp_path), source)
+
+    # cifar_cpu.flags: one STD epoch, then the LSG path in epochs 3, 6, 9, 12.
+    cpu = config("cpu", "alternate")
+    assert (cpu.warmup_epochs, cpu.phase, cpu.train_subset, cpu.epochs) == (1, 0, 20000, 15)
+    assert [e for e in range(15) if cpu.schedule().path_for_epoch(e) == "lsg"] == [3, 6, 9, 12]
+    # The joint scheme trains both paths from the first epoch under every budget.
+    assert config("cpu", "joint").warmup_epochs == 0
+    # cifar.flags: Algorithm 1 as written (E % 3 == 1).
+    paper = config("paper", "alternate")
+    assert (paper.warmup_epochs, paper.phase, paper.epochs) == (0, 1, 150)
+    assert not os.path.isabs(reproduce_lib.BUDGETS["cpu"].flagfile)
+
+
 def _cifar_tree(root, per_class=(6, 5), size=32, seed=0):
     """A CIFAR-10-shaped JPEG tree: class c is an image of mean brightness 20 c + noise."""
     rng = np.random.default_rng(seed)

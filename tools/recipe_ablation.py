@@ -17,6 +17,7 @@ import sys
 
 from absl import app, flags
 
+from lsg_tf import cli_flags
 from lsg_tf import train as train_cli  # noqa: F401  (defines the training flags)
 from lsg_tf.recipes import ABLATIONS, RECIPES
 
@@ -31,13 +32,16 @@ _EXISTING_ONLY = flags.DEFINE_bool(
     "the seeds it has).")
 
 
+CURVES = "curves.png"  # held-out accuracy after each epoch, first seed
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     from lsg_tf.console import quiet_logs
 
     quiet_logs()
-    from lsg_tf import recipes, run_io, train_lib
+    from lsg_tf import plots, recipes, run_io, train_lib
 
     base = train_cli.config_from_flags()
     if not base.validation_size:
@@ -68,8 +72,17 @@ def main(argv):
                 print(f"{recipe} {scheme} seed {seed}: validation accuracy "
                       f"{metrics['validation/accuracy']:.4f}, density {metrics['gate_density']:.3f}",
                       flush=True)
-    command = f"python -m tools.recipe_ablation {' '.join(sys.argv[1:])}"
+    command = cli_flags.typed_command("tools.recipe_ablation", sys.argv)
     text = recipes.ablation_markdown(results, _RECIPES.value, _SCHEMES.value, seeds, command)
+    seed = seeds[0]
+    histories = {}  # one line per trained run: recipes that share an STD run draw it once
+    for recipe in _RECIPES.value:
+        for scheme in _SCHEMES.value:
+            owner = recipes.std_equivalent(recipe) if scheme == "std" else recipe
+            if (recipe, scheme, seed) in results:
+                histories.setdefault(f"{owner} {scheme}", results[(recipe, scheme, seed)]["history"])
+    plots.save_figure(plots.epoch_curves_figure(histories), os.path.join(_OUT.value, CURVES))
+    text += (f"\n![Held-out accuracy after each epoch, seed {seed}]({CURVES})\n")
     run_io.write_text(os.path.join(_OUT.value, "README.md"), text)
     print(text)
 
