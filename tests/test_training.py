@@ -115,6 +115,7 @@ def test_cli_rejects_bad_flags():
     ({"scheme": "both"}, "scheme must be one of"),
     ({"sparsity_form": "l2"}, "sparsity form must be one of"),
     ({"lr_schedule": "linear"}, "lr_schedule must be one of"),
+    ({"batch_norm": "sync"}, "batch_norm must be one of"),
 ])
 def test_config_rejects_bad_values(tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
