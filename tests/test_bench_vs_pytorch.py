@@ -98,3 +98,13 @@ def test_parse_args_warmup_zero_raises(capsys):
         vs_pytorch.parse_args(["--warmup", "0"])
     assert error.value.code == 2
     assert "--warmup must be an integer >= 1, got 0" in capsys.readouterr().err
+
+
+def test_fused_batch_norm_lever_builds_the_fused_layers_with_the_same_counts():
+    from lsg_tf.batch_norm import FusedBatchNormalization
+
+    assert vs_pytorch.parse_args(["--batch_norm", "fused"]).batch_norm == "fused"
+    model = vs_pytorch.build_keras_model(batch_norm="fused")
+    bns = [l for l in model.backbone.layers if "bn" in l.name]
+    assert len(bns) == 19 and all(isinstance(l, FusedBatchNormalization) for l in bns)
+    assert vs_pytorch.keras_param_counts(model) == EXPECTED_COUNTS
