@@ -158,6 +158,7 @@ class StageLog:
     def __init__(self, out_dir: str):
         self.path = os.path.join(out_dir, STAGES_FILE)
         self.records = run_io.read_json(self.path) if os.path.exists(self.path) else {}
+        self.mine = {}  # the stages this process recorded
 
     def done(self, stage: str, key: str, output: str | None = None) -> bool:
         record = self.records.get(stage)
@@ -165,7 +166,11 @@ class StageLog:
                     and (output is None or os.path.exists(output)))
 
     def record(self, stage: str, key: str, seconds: float) -> None:
-        self.records[stage] = {"key": key, "seconds": round(float(seconds), 1)}
+        """Records one stage, keeping what other processes wrote to the file meanwhile
+        (several reproductions may share one results folder, e.g. one per stage)."""
+        on_disk = run_io.read_json(self.path) if os.path.exists(self.path) else {}
+        self.mine[stage] = {"key": key, "seconds": round(float(seconds), 1)}
+        self.records = {**self.records, **on_disk, **self.mine}
         run_io.write_json(self.path, self.records)
 
     def seconds(self, stage: str):

@@ -162,6 +162,18 @@ def test_changed_budget_reruns_analyses_not_training(toy_reproduction, tmp_path)
     assert not log.done("report", key, output=str(tmp_path / "missing.json"))
 
 
+def test_two_stage_logs_on_one_folder_keep_each_others_records(tmp_path):
+    first, second = reproduce_lib.StageLog(str(tmp_path)), reproduce_lib.StageLog(str(tmp_path))
+    first.record("train/std", "a", 1.0)
+    second.record("report", "b", 2.0)
+    first.record("attack_eval", "c", 3.0)
+    records = reproduce_lib.StageLog(str(tmp_path)).records
+    assert {s: r["key"] for s, r in records.items()} == {
+        "train/std": "a", "report": "b", "attack_eval": "c"}
+    second.record("train/std", "a2", 4.0)  # a stage recorded again: the latest record wins
+    assert reproduce_lib.StageLog(str(tmp_path)).records["train/std"]["key"] == "a2"
+
+
 def test_bad_variants_raise(tmp_path):
     source = reproduce_lib.DataSource(data_dir=str(tmp_path))
     with pytest.raises(ValueError, match="unknown"):
