@@ -104,10 +104,14 @@ def ablation_markdown(results: dict, recipes, schemes, seeds, command: str) -> s
     head = ["recipe"] + [f"{s} val. acc. (%)" for s in schemes]
     head += [f"{s} − std (points)" for s in lsg_schemes if "std" in schemes]
     head += [f"{s} density" for s in lsg_schemes]
+    head += [f"{s} Φ" for s in schemes]
+    head += [f"{s} masked recall (max)" for s in lsg_schemes]
     head.insert(1, "seeds")
     lines = [f"Command: `{command}`", "",
              "Validation accuracy over the seeds each recipe was run with (mean ± sample std "
-             "where there are several); differences are paired by seed.", "",
+             "where there are several); differences are paired by seed. Φ (Eq. 2) and masking "
+             "(each class's filters with G > 0.5 zeroed in turn: the highest recall a masked "
+             "class keeps) on the same validation images.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for recipe in recipes:
         have = [seed for seed in seeds if all((recipe, s, seed) in results for s in schemes)]
@@ -116,8 +120,13 @@ def ablation_markdown(results: dict, recipes, schemes, seeds, command: str) -> s
         row = [recipe, ",".join(map(str, have))] + [format_mean_std(acc[s]) for s in schemes]
         if "std" in schemes:
             row += [format_mean_std(np.subtract(acc[s], acc["std"])) for s in lsg_schemes]
-        row += [format_mean_std([results[(recipe, s, seed)]["gate_density"] for seed in have],
-                                scale=1.0, digits=3) for s in lsg_schemes]
+        def column(scheme, get, digits):
+            return format_mean_std([get(results[(recipe, scheme, seed)]) for seed in have],
+                                   scale=1.0, digits=digits)
+
+        row += [column(s, lambda m: m["gate_density"], 3) for s in lsg_schemes]
+        row += [column(s, lambda m: m["phi"]["phi"], 4) for s in schemes]
+        row += [column(s, lambda m: m["masking"]["max_recall_after"], 2) for s in lsg_schemes]
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", "Recipes (fields set on top of the command's flags):", ""]
     lines += [f"- `{r}`: " + ", ".join(f"{k}={v}" for k, v in RECIPES[r].items()) for r in recipes]

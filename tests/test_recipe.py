@@ -287,3 +287,25 @@ def test_sweep_summary_is_undefined_where_others_had_no_recall():
                                  baseline_recall=np.array([0.0, 1.0]))
     summary = masking.sweep_summary(sweep)
     assert math.isnan(summary["others_kept"][1]) and summary["others_kept"][0] == 0.0
+
+
+def test_ablation_table_pairs_by_seed_and_shows_phi_and_masking():
+    def metrics(acc, density, phi, recall):
+        return {"validation/accuracy": acc, "gate_density": density, "phi": {"phi": phi},
+                "masking": {"max_recall_after": recall}}
+
+    results = {("alt_std_first", "std", 0): metrics(0.70, 1.0, 0.1, 0.4),
+               ("alt_std_first", "std", 1): metrics(0.60, 1.0, 0.3, 0.5),
+               ("alt_std_first", "alternate", 0): metrics(0.69, 0.15, 0.004, 0.0),
+               ("alt_std_first", "alternate", 1): metrics(0.62, 0.15, 0.006, 0.02),
+               ("alt_phase0", "std", 0): metrics(0.70, 1.0, 0.1, 0.4)}  # no LSG run: left out
+    text = recipes.ablation_markdown(results, ["alt_std_first", "alt_phase0"],
+                                     ["std", "alternate"], [0, 1], "cmd")
+    head = ("| recipe | seeds | std val. acc. (%) | alternate val. acc. (%) | alternate − std "
+            "(points) | alternate density | std Φ | alternate Φ | alternate masked recall "
+            "(max) |")
+    assert head in text
+    # Differences paired by seed: -1.00 and +2.00 points -> 0.50 ± 2.12.
+    assert ("| alt_std_first | 0,1 | 65.00 ± 7.07 | 65.50 ± 4.95 | 0.50 ± 2.12 | "
+            "0.150 ± 0.000 | 0.2000 ± 0.1414 | 0.0050 ± 0.0014 | 0.01 ± 0.01 |") in text
+    assert "| alt_phase0 |" not in text
