@@ -60,9 +60,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="compile the Keras train step with XLA (jit_compile=True)")
     parser.add_argument("--steps_per_execution", type=int, default=1,
                         help="Keras train steps per compiled call (a speed lever)")
-    parser.add_argument("--batch_norm", choices=("keras", "fused"), default="keras",
-                        help="Keras BatchNorm layer: keras.layers.BatchNormalization or "
-                             "lsg_tf.batch_norm.FusedBatchNormalization (a speed lever)")
+    parser.add_argument("--batch_norm", choices=("keras", "fused"), default="fused",
+                        help="Keras BatchNorm layer: lsg_tf.batch_norm.FusedBatchNormalization "
+                             "(fused, lsg_tf.train's default) or keras.layers.BatchNormalization")
     parser.add_argument("--tf_data_autotune", action="store_true",
                         help="Keras input with tf.data autotuning on (the setting before it "
                              "was turned off; a speed lever)")
@@ -105,7 +105,7 @@ def channel_stats(images):
 
 
 def build_keras_model(mean=None, std=None, jit_compile: bool = False,
-                      steps_per_execution: int = 1, batch_norm: str = "keras"):
+                      steps_per_execution: int = 1, batch_norm: str = "fused"):
     """The library's ResNet20 classifier, built and compiled as ``train_lib.train`` does.
 
     Args:

@@ -71,7 +71,7 @@ _INITIALIZER = flags.DEFINE_enum(
     "Conv kernel initialisation of resnet20/alexnet_cifar: he_normal, or PyTorch's default "
     "(uniform in +-sqrt(1/fan_in)).")
 _BATCH_NORM = flags.DEFINE_enum(
-    "batch_norm", "keras", list(choices.BATCH_NORMS),
+    "batch_norm", "fused", list(choices.BATCH_NORMS),
     "BatchNorm of resnet20/alexnet_cifar: keras (keras.layers.BatchNormalization) or fused "
     "(the same layer on TensorFlow's fused kernel when training; docs/benchmarks.md).")
 # LSG (paper section 3, Algorithm 1).

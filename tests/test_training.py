@@ -91,9 +91,15 @@ def test_cli_writes_the_run_folder(tmp_path):
     assert m["wall_time_seconds"] > 0
     flags_text = (out / "flags.txt").read_text()
     assert "--train_subset=200" in flags_text and "--scheme=alternate" in flags_text
+    assert "--batch_norm=fused" in flags_text
     model = load_model(run.model_path)
     x = np.zeros((2, 28, 28, 1), "float32")
     assert model.predict(x, verbose=0).shape == (2, 10)
+    # The default BatchNorm is the fused layer, and it loads back as itself.
+    from lsg_tf.batch_norm import FusedBatchNormalization
+
+    bns = [l for l in model.backbone.layers if isinstance(l, keras.layers.BatchNormalization)]
+    assert len(bns) == 19 and all(isinstance(l, FusedBatchNormalization) for l in bns)
 
 
 def test_cli_rejects_bad_flags():
