@@ -14,3 +14,8 @@ def quiet_logs() -> None:
 
     if "verbosity" in flags.FLAGS and not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
+
+
+def print_line(line: str) -> None:
+    """Prints one line of progress at once (a log file sees it before the run ends)."""
+    print(line, flush=True)

@@ -66,8 +66,6 @@ RECIPES.update({
     # Half the gated cost's weight λ in the LSG epochs.
     "alt_half_lambda": {**DEFAULT, **ALGORITHM1, "lsg_weight": 0.5},
 })
-TIMINGS = ("alt_algorithm1", "alt_phase0", "alt_std_first", "alt_period5", "alt_half_lambda")
-"""The order of the alternating-timing table (docs/results/alternate-timing)."""
 
 SCHEDULE_FIELDS = ("period", "phase", "warmup_epochs", "lsg_weight")
 """Fields that change only the LSG schemes: a plain STD run ignores them."""

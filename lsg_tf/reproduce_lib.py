@@ -21,13 +21,12 @@ its output file exists. ``python -m lsg_tf.reproduce`` is the command-line front
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import os
 import time
 
-from lsg_tf import cli_flags, results_page, run_io
+from lsg_tf import cli_flags, console, results_page, run_io
 from lsg_tf.robustness import radii
 from lsg_tf.experiments import (ABLATIONS, ATTACK_DIR, CIFAR_CPU_FLAGFILE,  # noqa: F401
                                 CIFAR_FLAGFILE, LABELS, LOCALIZATION_DIR, MAIN_VARIANTS,
@@ -342,8 +341,7 @@ def attack_stage(budget: Budget, run_dirs: dict, out_dir: str, source: DataSourc
         logging.getLogger("art").setLevel(logging.WARNING)
         results = evaluate.evaluate_runs(flags["run"], _attack_config(flags, source.data_dir),
                                          progress=progress,
-                                         log=None if progress else functools.partial(
-                                             print, flush=True))
+                                         log=None if progress else console.print_line)
         attack_report.write_report(results, flags["out"], command=command)
 
     log.run("attack_eval", key, os.path.join(flags["out"], attack_report.JSON_FILE),

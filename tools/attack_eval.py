@@ -124,14 +124,10 @@ def config_from_flags():
         raise app.UsageError(str(e)) from None
 
 
-def _print_line(line: str) -> None:
-    print(line, flush=True)
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from lsg_tf.console import quiet_logs
+    from lsg_tf.console import print_line, quiet_logs
 
     quiet_logs()
     if not _RUN.value:
@@ -143,7 +139,7 @@ def main(argv):
 
     logging.getLogger("art").setLevel(logging.WARNING)  # ART logs every batch at INFO
     results = evaluate.evaluate_runs(_RUN.value, config, progress=_PROGRESS.value,
-                                     log=None if _PROGRESS.value else _print_line)
+                                     log=None if _PROGRESS.value else print_line)
     command = cli_flags.typed_command("tools.attack_eval", sys.argv)
     paths = attack_report.write_report(results, _OUT.value, command=command)
     print(attack_report.markdown(results, command))
