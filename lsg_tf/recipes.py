@@ -65,6 +65,10 @@ RECIPES.update({
     "alt_period5": {**DEFAULT, **ALGORITHM1, "period": 5},
     # Half the gated cost's weight λ in the LSG epochs.
     "alt_half_lambda": {**DEFAULT, **ALGORITHM1, "lsg_weight": 0.5},
+    # cifar_cpu.flags' timing with half the gated cost's weight: the LSG epochs move the
+    # shared backbone and classifier half as far from the STD path.
+    "alt_std_first_half_lambda": {**DEFAULT, **ALGORITHM1, "warmup_epochs": 1, "phase": 0,
+                                  "lsg_weight": 0.5},
 })
 
 SCHEDULE_FIELDS = ("period", "phase", "warmup_epochs", "lsg_weight")
