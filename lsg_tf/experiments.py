@@ -19,6 +19,7 @@ CIFAR_CPU_FLAGFILE = os.path.join(cli_flags.ROOT, "cifar_cpu.flags")  # fewer da
 REPORT_DIR = "report"
 ATTACK_DIR = "attack_eval"
 LOCALIZATION_DIR = "localization"
+SEEDS_DIR = "seeds"  # every variant over several seeds
 
 # ResNet20 has K = 64 top filters; with C = 10 classes: 6 filters per class and 4 shared.
 FIXED_GATE_SPEC = "6,4"
@@ -35,6 +36,13 @@ VARIANTS = {
 }
 MAIN_VARIANTS = ("std", "alternate", "joint")
 ABLATIONS = ("alternate_a0", "fixed_gate")
+
+
+def seed_run_name(variant: str, seed: int) -> str:
+    """The folder name of one variant's run with one seed (several seeds side by side)."""
+    return f"{variant}-s{int(seed)}"
+
+
 LABELS = {"std": "STD", "alternate": "LSG-alternate", "joint": "LSG-joint",
           "alternate_a0": "LSG-alternate a=0", "fixed_gate": "LSG fixed gate"}
 

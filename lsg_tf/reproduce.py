@@ -6,7 +6,8 @@ r"""Reproduces the paper's CIFAR-10 tables at a chosen budget and writes a resul
 Trains STD, LSG-alternate (Algorithm 1), LSG-joint (footnote 1) and the two ablations
 (a = 0, fixed gate) as ResNet20s with identical data, seed, optimiser and schedule, then runs
 the report, the attack evaluation and localization on all of them and writes
-``OUT/README.md``. Interrupted? Run the same command again: finished stages are skipped and
+``OUT/README.md``. ``--seeds=0,1,2`` also trains every variant with seeds 1 and 2 and adds
+their table (mean ± std, LSG − STD with intervals) to the page. Interrupted? Run the same command again: finished stages are skipped and
 training resumes from its last epoch. ``--data_dir`` is the CIFAR-10 image-folder tree
 (``train/<class>/*.jpg``, ``test/<class>/*.jpg``); without it TFDS ``cifar10`` is read.
 ``--voc_dir`` is MSRC-v2 in the VOC layout (without it, localization is skipped).
@@ -37,9 +38,13 @@ _VOC_DIR = flags.DEFINE_string("voc_dir", None,
 _ABLATIONS = flags.DEFINE_boolean("ablations", True,
                                   "Also train the a = 0 and fixed-gate ablations.")
 _PROGRESS = flags.DEFINE_boolean("progress", True, "Show progress bars.")
-_STAGES = flags.DEFINE_list("stages", ["report", "attack_eval", "localization"],
+_STAGES = flags.DEFINE_list("stages", ["report", "attack_eval", "localization", "seeds"],
                             "Analysis stages to run now (the page is written once all are "
                             "complete).")
+_SEEDS = flags.DEFINE_list("seeds", None,
+                           "Seeds to train every variant with (default: the flagfile's seed "
+                           "alone); must include the flagfile's seed, whose runs the analyses "
+                           "use. With several, the page adds a table over seeds.")
 _VARIANTS = flags.DEFINE_list("variants", None,
                               "Variants to train and compare (default: std, alternate, joint "
                               "and, with --ablations, the ablations).")
@@ -73,7 +78,7 @@ def main(argv):
     try:
         reproduce_lib.reproduce(_OUT.value, runs_dir, budget, source, variants,
                                 command=display_command(sys.argv), progress=_PROGRESS.value,
-                                stages=tuple(_STAGES.value))
+                                stages=tuple(_STAGES.value), seeds=_SEEDS.value)
     except ValueError as e:
         raise app.UsageError(str(e)) from None
 

@@ -5,7 +5,9 @@ footnote-1 joint scheme (plus, optionally, the ``a = 0`` ablation of Fig. 4b and
 gate of appendix C) with identical data, seed, optimiser, learning-rate schedule and
 :class:`Budget`; then runs the report (Tables 1-2, masking), the adversarial evaluation
 (Tables 4-5) and localization on MSRC-v2 photos (Table 3's shape) on all of them, and writes
-``README.md`` with :mod:`lsg_tf.results_page`.
+``README.md`` with :mod:`lsg_tf.results_page`. With several seeds, every variant also trains
+once per extra seed and the seeds stage tabulates them (mean ± std, LSG − STD paired by seed
+and over test images); the analyses use the flagfile's seed.
 
 Each analysis stage does the work of a command-line module (``lsg_tf.report``,
 ``tools.attack_eval``, ``lsg_tf.localize``) in this process. Its flag values are built once
@@ -30,7 +32,7 @@ from lsg_tf import cli_flags, console, results_page, run_io
 from lsg_tf.robustness import radii
 from lsg_tf.experiments import (ABLATIONS, ATTACK_DIR, CIFAR_CPU_FLAGFILE,  # noqa: F401
                                 CIFAR_FLAGFILE, LABELS, LOCALIZATION_DIR, MAIN_VARIANTS,
-                                REPORT_DIR, VARIANTS, cifar_setting)
+                                REPORT_DIR, SEEDS_DIR, VARIANTS, cifar_setting, seed_run_name)
 
 STAGES_FILE = "stages.json"
 
@@ -130,19 +132,45 @@ class DataSource:
     voc_dir: str | None = None  # VOC-layout MSRC-v2; None skips localization
 
 
-def train_config(budget: Budget, variant: str, runs_dir: str, source: DataSource):
+def main_seed(budget: Budget) -> int:
+    """The seed of the budget's flagfile: its runs are the ones the analyses use."""
+    return int(cifar_setting(os.path.join(cli_flags.ROOT, budget.flagfile)).get("seed", 0))
+
+
+def check_seeds(budget: Budget, seeds) -> tuple:
+    """``seeds`` as distinct integers, the flagfile's seed first; ValueError otherwise."""
+    main = main_seed(budget)
+    if seeds is None:
+        return (main,)
+    try:
+        seeds = [int(s) for s in seeds]
+    except (TypeError, ValueError):
+        raise ValueError(f"seeds must be integers, got {seeds!r}") from None
+    if len(set(seeds)) != len(seeds) or main not in seeds:
+        raise ValueError(f"seeds must be distinct and include the flagfile's seed {main} "
+                         f"(the analyses' runs), got {seeds}")
+    return (main,) + tuple(s for s in seeds if s != main)
+
+
+def train_config(budget: Budget, variant: str, runs_dir: str, source: DataSource,
+                 seed: int | None = None):
     """The :class:`~lsg_tf.train_lib.TrainConfig` of one variant under ``budget``.
 
     The budget's flagfile with its model, data, epochs, batch and schedule, then the
-    variant's overrides.
+    variant's overrides. ``seed`` other than the flagfile's (initialisation, data order and
+    training subset) trains into ``runs_dir/<variant>-s<seed>`` instead of
+    ``runs_dir/<variant>``.
     """
     from lsg_tf.train_lib import TrainConfig
 
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
     settings = cifar_setting(os.path.join(cli_flags.ROOT, budget.flagfile))
+    main = int(settings.get("seed", 0))
+    seed = main if seed is None else int(seed)
+    folder = variant if seed == main else seed_run_name(variant, seed)
     settings.update(
-        output_dir=os.path.join(runs_dir, variant), dataset=source.dataset,
+        output_dir=os.path.join(runs_dir, folder), seed=seed, dataset=source.dataset,
         data_dir=source.data_dir, cache_dir=source.cache_dir, model=budget.model,
         train_subset=budget.train_subset, test_subset=budget.test_subset,
         epochs=budget.epochs, batch_size=budget.batch_size, lr_schedule=budget.lr_schedule,
@@ -198,23 +226,34 @@ def _say(message: str) -> None:
 
 
 def train_runs(budget: Budget, variants, runs_dir: str, source: DataSource,
-               log: StageLog) -> dict:
-    """Trains (or resumes, or skips when finished) every variant; returns run folders."""
+               log: StageLog, seeds=None) -> dict:
+    """Trains (or resumes, or skips when finished) every variant with every seed; returns
+    ``{(variant, seed): run folder}``.
+
+    The main variants (STD, alternate, joint) train over every seed before the ablations,
+    so that their comparison over seeds is complete first.
+    """
     from lsg_tf import train_lib
 
+    seeds = check_seeds(budget, seeds)
+    main = seeds[0]
+    groups = ([v for v in variants if v in MAIN_VARIANTS],
+              [v for v in variants if v not in MAIN_VARIANTS])
+    jobs = [(variant, seed) for group in groups for seed in seeds for variant in group]
     run_dirs = {}
-    for i, variant in enumerate(variants):
-        config = train_config(budget, variant, runs_dir, source)
+    for i, (variant, seed) in enumerate(jobs):
+        config = train_config(budget, variant, runs_dir, source, seed)
         key = fingerprint(_run_key(config))
-        stage = f"train/{variant}"
-        run_dirs[variant] = config.output_dir
+        name = variant if seed == main else seed_run_name(variant, seed)
+        stage = f"train/{name}"
+        run_dirs[(variant, seed)] = config.output_dir
         if log.done(stage, key) and run_io.is_finished(config.output_dir):
-            _say(f"train {variant}: finished, skipped ({i + 1}/{len(variants)})")
+            _say(f"train {name}: finished, skipped ({i + 1}/{len(jobs)})")
             continue
-        _say(f"train {variant} ({i + 1}/{len(variants)}) -> {config.output_dir}")
+        _say(f"train {name} ({i + 1}/{len(jobs)}) -> {config.output_dir}")
         metrics = train_lib.train(config)
         log.record(stage, key, metrics["wall_time_seconds"])
-        _say(f"train {variant}: test accuracy {metrics['test/accuracy']:.4f}, "
+        _say(f"train {name}: test accuracy {metrics['test/accuracy']:.4f}, "
              f"gate density {metrics['gate_density']:.3f}")
     return run_dirs
 
@@ -228,7 +267,8 @@ def _run_key(config) -> dict:
 def _runs_key(budget: Budget, run_dirs: dict) -> str:
     """Key of an analysis stage: the budget and each run's final metrics."""
     finished = {}
-    for name, run_dir in run_dirs.items():
+    for name, run_dir in sorted(run_dirs.items(), key=lambda item: str(item[0])):
+        name = name if isinstance(name, str) else seed_run_name(*name)
         metrics = run_io.read_json(os.path.join(run_dir, run_io.METRICS_FILE))
         finished[name] = [metrics["test/accuracy"], metrics["gate_density"],
                           metrics["wall_time_seconds"]]
@@ -371,17 +411,44 @@ def localization_stage(budget: Budget, run_dirs: dict, out_dir: str, source: Dat
             "localization (one filter, CAM)", work)
 
 
-ANALYSIS_STAGES = ("report", "attack_eval", "localization")
+def seeds_stage(budget: Budget, seed_dirs: dict, variants, out_dir: str, log: StageLog,
+                command: str, progress: bool) -> None:
+    """Every variant over the seeds (``tools.compare_schemes --bootstrap``'s table) ->
+    ``seeds/``: numbers as mean ± std and LSG − STD paired by seed and over test images."""
+    from lsg_tf import scheme_table
+    from lsg_tf.analysis.correctness import correct_per_image
+
+    seeds = sorted({seed for _, seed in seed_dirs})
+    folder = os.path.join(out_dir, SEEDS_DIR)
+    metrics = {key: run_io.read_json(os.path.join(run_dir, run_io.METRICS_FILE))
+               for key, run_dir in seed_dirs.items()}
+
+    def work():
+        table = scheme_table.summary(metrics, variants, seeds,
+                                     correct_per_image(seed_dirs, progress))
+        run_io.write_json(os.path.join(folder, SEEDS_JSON),
+                          {"variants": list(variants), "seeds": seeds, "table": table})
+        run_io.write_text(os.path.join(folder, "README.md"),
+                          scheme_table.markdown(table, variants, seeds, command))
+
+    log.run("seeds", _runs_key(budget, seed_dirs), os.path.join(folder, SEEDS_JSON),
+            f"seeds: {len(variants)} variants × seeds {', '.join(map(str, seeds))}", work)
+
+
+SEEDS_JSON = "seeds.json"
+ANALYSIS_STAGES = ("report", "attack_eval", "localization", "seeds")
 
 
 def reproduce(out_dir: str, runs_dir: str, budget: Budget, source: DataSource,
               variants=MAIN_VARIANTS + ABLATIONS, command: str = "",
-              progress: bool = True, stages=ANALYSIS_STAGES) -> str | None:
+              progress: bool = True, stages=ANALYSIS_STAGES, seeds=None) -> str | None:
     """Trains every variant, runs the analysis ``stages`` (skipping complete ones) and, once
     every stage is complete, writes ``out_dir/README.md``.
 
     ``stages`` picks analysis stages to run now (e.g. the long attack stage alone, while the
-    other stages' code is still changing); the page needs all of them.
+    other stages' code is still changing); the page needs all of them. ``seeds`` (default:
+    the flagfile's seed alone) must include the flagfile's seed; with more than one, every
+    variant trains once per seed and the seeds stage tabulates them.
 
     Returns:
         The path of the results page, or None when a stage is still missing.
@@ -397,11 +464,13 @@ def reproduce(out_dir: str, runs_dir: str, budget: Budget, source: DataSource,
     missing = [v for v in MAIN_VARIANTS if v not in variants]
     if missing:
         raise ValueError(f"variants must include {list(MAIN_VARIANTS)}; missing {missing}")
+    seeds = check_seeds(budget, seeds)
     check_stage_flags(budget, {v: os.path.join(runs_dir, v) for v in variants}, out_dir,
                       source.voc_dir)
     os.makedirs(out_dir, exist_ok=True)
     log = StageLog(out_dir)
-    run_dirs = train_runs(budget, variants, runs_dir, source, log)
+    seed_dirs = train_runs(budget, variants, runs_dir, source, log, seeds)
+    run_dirs = {v: seed_dirs[(v, seeds[0])] for v in variants}
     key = _runs_key(budget, run_dirs)  # the analyses' inputs: budget and trained runs
     if "report" in stages:
         report_stage(budget, run_dirs, out_dir, source, log, key)
@@ -409,11 +478,18 @@ def reproduce(out_dir: str, runs_dir: str, budget: Budget, source: DataSource,
         attack_stage(budget, run_dirs, out_dir, source, log, key, progress)
     if "localization" in stages:
         localization_stage(budget, run_dirs, out_dir, source, log, key)
+    seeds_key = _runs_key(budget, seed_dirs)
+    if "seeds" in stages and len(seeds) > 1:
+        seeds_stage(budget, seed_dirs, variants, out_dir, log, command, progress)
     pending = [s for s in ("report", "attack_eval") + (("localization",) if source.voc_dir
                                                         else ()) if not log.done(s, key)]
+    if len(seeds) > 1 and not log.done("seeds", seeds_key):
+        pending.append("seeds")
     if pending:
         _say(f"stages not complete yet: {', '.join(pending)}; the page waits for them")
         return None
-    path = results_page.write_page(out_dir, budget, variants, log.records, command)
+    path = results_page.write_page(out_dir, budget, variants, log.records, command,
+                                   seeds_file=os.path.join(SEEDS_DIR, SEEDS_JSON)
+                                   if len(seeds) > 1 else None)
     _say(f"results -> {path}")
     return path

@@ -1,7 +1,8 @@
 """The results page of a reproduction: our runs side by side with the paper's numbers.
 
 :func:`write_page` reads what :mod:`lsg_tf.reproduce_lib` wrote (``report/report.json``,
-``attack_eval/attack_eval.json``, ``localization/localization.json``, ``stages.json``) and
+``attack_eval/attack_eval.json``, ``localization/localization.json``, ``seeds/seeds.json``
+with several seeds, ``stages.json``) and
 writes ``README.md`` with Tables 1-5 in the paper's shape, the masking result, the figures,
 the budget, each stage's wall time and the command. Each LSG number is compared with STD in
 the direction the paper claims, and the page says plainly where a claim does not reproduce.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from lsg_tf import cli_flags, paper, recipes, run_io, stats
+from lsg_tf import cli_flags, paper, recipes, run_io, scheme_table, stats
 from lsg_tf.analysis import localization_report, report_lib
 from lsg_tf.experiments import (ATTACK_DIR, LABELS, LOCALIZATION_DIR,
                                 MAIN_VARIANTS, REPORT_DIR, cifar_setting)
@@ -218,6 +219,30 @@ def _before(page: _Page) -> list:
             ""]
 
 
+def _over_seeds(page: _Page, seeds_file: str | None, seeds: dict | None) -> list:
+    """Every variant over the seeds (``seeds/``): accuracy, Φ, density and masking as mean ±
+    std, and the claim LSG ≥ STD on the test images of every seed (paired bootstrap)."""
+    if seeds is None:
+        return []
+    table, variants = seeds["table"], seeds["variants"]
+    cells = {}
+    for n in page.lsg:
+        boot = table.get(n, {}).get("accuracy_minus_std_images")
+        if boot:
+            low, high = boot["bootstrap95"]
+            cells[n] = interval_text({"metric": "accuracy", "verdict": boot["verdict"],
+                                      "difference": boot["difference"], "low": low,
+                                      "high": high})
+    page.claims.insert(0, (f"test accuracy over seeds {', '.join(map(str, seeds['seeds']))}: "
+                           "LSG ≥ STD (Table 1)", cells))
+    folder = os.path.dirname(seeds_file)
+    return ([f"## Over seeds: every model trained with seeds {', '.join(map(str, seeds['seeds']))}",
+             "", "The tables above analyse the first seed's runs; here every model is trained "
+             "once per seed with everything else identical (the seed also draws the training "
+             f"subset). [Its page]({folder}/{PAGE_FILE}) has the command.", ""]
+            + scheme_table.body_lines(table, variants, seeds["seeds"]) + [""])
+
+
 def _table2(page: _Page) -> list:
     cic = {n: page.runs[n]["c_ic"] for n in page.names}
     return ["## Table 2: inter-class filter correlation C_IC (m = 6)", "",
@@ -385,8 +410,17 @@ def _figures(page: _Page) -> list:
 def _wall_time(names, stages: dict) -> list:
     lines = ["## Wall time of each stage", "", "| stage | seconds |", "|---|---|"]
     total = 0.0
-    order = [f"train/{n}" for n in names] + ["report", "attack_eval", "localization"]
-    for stage in sorted(stages, key=lambda s: order.index(s) if s in order else len(order)):
+    order = [f"train/{n}" for n in names] + ["report", "attack_eval", "localization", "seeds"]
+
+    def rank(stage):  # the first seed's runs, the other seeds' runs, then the analyses
+        if stage in order:
+            return (order.index(stage), 0, 0)
+        run, _, seed = stage.removeprefix("train/").rpartition("-s")
+        if stage.startswith("train/") and run in names and seed.isdigit():
+            return (len(names) - 0.5, int(seed), names.index(run))
+        return (len(order), 0, 0)
+
+    for stage in sorted(stages, key=rank):
         record = stages[stage]
         lines.append(f"| {stage} | {record['seconds']:.0f} |")
         total += record["seconds"]
@@ -395,8 +429,12 @@ def _wall_time(names, stages: dict) -> list:
                     "stages run one after another.", ""]
 
 
-def write_page(out_dir: str, budget, variants, stages: dict, command: str) -> str:
-    """Writes ``out_dir/README.md`` and returns its path."""
+def write_page(out_dir: str, budget, variants, stages: dict, command: str,
+               seeds_file: str | None = None) -> str:
+    """Writes ``out_dir/README.md`` and returns its path.
+
+    ``seeds_file``: the seeds stage's JSON, relative to ``out_dir`` (several seeds only).
+    """
     report = _read(out_dir, REPORT_DIR, report_lib.JSON_FILE)
     attacks = _read(out_dir, ATTACK_DIR, attack_report.JSON_FILE)
     localization = _read(out_dir, LOCALIZATION_DIR, localization_report.JSON_FILE)
@@ -404,7 +442,10 @@ def write_page(out_dir: str, budget, variants, stages: dict, command: str) -> st
         raise FileNotFoundError(f"{out_dir}: the report and attack_eval stages must run first")
     page = _Page(list(variants), report, attacks, localization)
     page.before = _read(out_dir, BEFORE_DIR, REPORT_DIR, report_lib.JSON_FILE)
-    sections = (_table1(page) + _table2(page) + _table3(page) + _table4(page) + _table5(page)
+    seeds = _read(out_dir, seeds_file) if seeds_file else None
+    if seeds_file and seeds is None:
+        raise FileNotFoundError(f"{out_dir}: {seeds_file} missing: the seeds stage must run first")
+    sections = (_table1(page) + _over_seeds(page, seeds_file, seeds) + _table2(page) + _table3(page) + _table4(page) + _table5(page)
                 + _masking(page) + _figures(page) + _wall_time(page.names, stages))
     # The summary comes first but lists the claims the sections checked.
     lines = _introduction(page, budget, command) + _summary(page) + sections

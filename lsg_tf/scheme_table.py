@@ -83,16 +83,20 @@ def summary(results: dict, variants, seeds, correct: dict | None = None) -> dict
     return out
 
 
-def markdown(results: dict, variants, seeds, command: str, correct: dict | None = None,
-             table: dict | None = None) -> str:
-    """The side-by-side table and the LSG − STD accuracy differences.
+def markdown(table: dict, variants, seeds, command: str, split: str = "test") -> str:
+    """The command, the side-by-side table and the LSG − STD accuracy differences.
 
-    ``table``: :func:`summary`'s result when already computed (its bootstrap is not redone).
+    Args:
+        table: :func:`summary`'s result.
+        split: which data the runs were scored on (``"test"`` or ``"validation"``).
     """
-    table = table if table is not None else summary(results, variants, seeds, correct)
-    split = results[(variants[0], seeds[0])].get("evaluated_on", "test")
-    lines = [f"Command: `{command}`", "",
-             f"{split.capitalize()} numbers over seeds {', '.join(map(str, seeds))}: mean ± "
+    return "\n".join([f"Command: `{command}`", ""] + body_lines(table, variants, seeds,
+                                                               split)) + "\n"
+
+
+def body_lines(table: dict, variants, seeds, split: str = "test") -> list:
+    """:func:`markdown` without the command: the lines a results page embeds."""
+    lines = [f"{split.capitalize()} numbers over seeds {', '.join(map(str, seeds))}: mean ± "
              "sample standard deviation (one value when there is one seed).", "",
              "| run | " + " | ".join(c[1] for c in _COLUMNS) + " |",
              "|---|" + "---|" * len(_COLUMNS)]
@@ -122,7 +126,7 @@ def markdown(results: dict, variants, seeds, command: str, correct: dict | None 
               "filters with G[c, k] > 0.5 (the trained gate of an LSG run, Φ's gate of an STD "
               "run) and reports class c's recall and the other classes' recall relative to "
               "unmasked. The STD run never trains its gate (density 1.0 by construction)."]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _bootstrap_lines(table: dict, diffs) -> list:
@@ -140,6 +144,11 @@ def _bootstrap_lines(table: dict, diffs) -> list:
               "(above / below), \"inconclusive\" otherwise. The interval measures which test "
               "images were drawn, not what another seed would train."]
     return lines
+
+
+def split_of(results: dict) -> str:
+    """Which data a set of runs was scored on: ``"test"``, or ``"validation"`` when held out."""
+    return next(iter(results.values())).get("evaluated_on", "test")
 
 
 def _acc_key(metrics: dict) -> str:

@@ -204,7 +204,7 @@ def test_scheme_table_pairs_differences_by_seed():
     assert diff["per_seed"] == pytest.approx([0.01, 0.02])
     assert diff["mean"] == pytest.approx(0.015)
     assert diff["verdict"] == "higher"
-    text = scheme_table.markdown(results, ["std", "joint"], [0, 1], "cmd")
+    text = scheme_table.markdown(table, ["std", "joint"], [0, 1], "cmd")
     assert "| joint | +1.00, +2.00 | 1.50 ± 0.71 |" in text
     assert "| std | 81.00 ± 1.41 |" in text
 
@@ -223,7 +223,7 @@ def test_scheme_table_bootstraps_the_difference_over_test_images():
     # Paired: only the 100 discordant images vary, sd of the mean ≈ sqrt(0.1·0.9/1000).
     assert high < 0 and (high - low) / 2 == pytest.approx(1.96 * np.sqrt(0.09 / 1000), rel=0.2)
     assert boot["verdict"] == "does not reproduce"
-    text = scheme_table.markdown(results, ["std", "joint"], [0], "cmd", correct)
+    text = scheme_table.markdown(table, ["std", "joint"], [0], "cmd")
     assert "| joint | -10.00 | [" in text and "| 1,000 | does not reproduce |" in text
 
 

@@ -15,6 +15,7 @@ from test_localization import write_voc
 CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                  "ship", "truck")
 
+SEEDS = (0, 1)  # the analyses use seed 0 (the flagfile's); every variant trains with both
 TOY = reproduce_lib.Budget(
     name="toy", train_subset=None, test_subset=None, epochs=2, batch_size=32,
     lr_schedule="cosine", phi_steps=5, mis_max_examples=40, detect_train_per_class=(2,),
@@ -74,7 +75,7 @@ def toy_reproduction(tmp_path_factory):
                                       cache_dir=str(root / "cache"), voc_dir=str(root / "msrc"))
     out, runs = str(root / "results"), str(root / "runs")
     page = reproduce_lib.reproduce(out, runs, TOY, source, command="python -m lsg_tf.reproduce "
-                                   "--toy", progress=False)
+                                   "--toy", progress=False, seeds=SEEDS)
     return out, runs, source, page
 
 
@@ -117,8 +118,8 @@ def test_page_has_every_table_filled(toy_reproduction):
                    "attack_eval/attack_eval_eps.png", "localization/localization.png"):
         assert f"]({figure})" in page and os.path.exists(os.path.join(out, figure))
     stages = json.load(open(os.path.join(out, reproduce_lib.STAGES_FILE)))
-    assert set(stages) == {f"train/{n}" for n in names} | {"report", "attack_eval",
-                                                              "localization"}
+    assert set(stages) == ({f"train/{n}" for n in names} | {f"train/{n}-s1" for n in names}
+                           | {"report", "attack_eval", "localization", "seeds"})
     assert "| **total** |" in page
 
 
@@ -141,9 +142,14 @@ def test_rerun_skips_every_complete_stage(toy_reproduction, capsys):
     out, runs, source, page_path = toy_reproduction
     stages_before = open(os.path.join(out, reproduce_lib.STAGES_FILE)).read()
     mtime = os.path.getmtime(os.path.join(out, "report", "report.json"))
-    reproduce_lib.reproduce(out, runs, TOY, source, command="again", progress=False)
+    reproduce_lib.reproduce(out, runs, TOY, source, command="again", progress=False,
+                            seeds=SEEDS)
     log = capsys.readouterr().out
-    assert log.count("skipped") == len(reproduce_lib.VARIANTS) + 3, log
+    assert log.count("skipped") == len(reproduce_lib.VARIANTS) * len(SEEDS) + 4, log
+    # The main variants over every seed first, then the ablations.
+    trained = re.findall(r"train (\S+): finished", log)
+    assert trained == ["std", "alternate", "joint", "std-s1", "alternate-s1", "joint-s1",
+                       "alternate_a0", "fixed_gate", "alternate_a0-s1", "fixed_gate-s1"]
     assert open(os.path.join(out, reproduce_lib.STAGES_FILE)).read() == stages_before
     assert os.path.getmtime(os.path.join(out, "report", "report.json")) == mtime
     assert "again" in open(page_path).read()
@@ -236,3 +242,45 @@ def test_a_previous_page_beside_the_new_one_shows_as_a_before_row(toy_reproducti
     text = open(results_page.write_page(str(page_dir), TOY, variants, stages, "cmd")).read()
     assert "Before the recipe change" in text and "(before-recipe/README.md)" in text
     assert "test accuracy STD 0.5000, LSG-alternate" in text
+
+
+def test_every_variant_over_the_seeds_has_its_table_and_claim(toy_reproduction):
+    out, runs, _, page_path = toy_reproduction
+    page = open(page_path).read()
+    names = list(reproduce_lib.MAIN_VARIANTS + reproduce_lib.ABLATIONS)
+    # Seed 1's runs sit beside seed 0's, trained with seed 1 and otherwise identical.
+    for n in names:
+        first = json.load(open(os.path.join(runs, n, "config.json")))
+        second = json.load(open(os.path.join(runs, f"{n}-s1", "config.json")))
+        assert (first["seed"], second["seed"]) == (0, 1)
+        assert {k for k in first if first[k] != second[k]} == {"seed", "output_dir"}
+    seeds = json.load(open(os.path.join(out, "seeds", "seeds.json")))
+    assert seeds["seeds"] == [0, 1] and seeds["variants"] == names
+    for n in names:
+        accuracy = [json.load(open(os.path.join(runs, d, "metrics.json")))["test/accuracy"]
+                    for d in (n, f"{n}-s1")]
+        assert seeds["table"][n]["accuracy"] == pytest.approx(accuracy)
+    # 10 classes × 5 test images per seed, pooled over both seeds.
+    assert seeds["table"]["joint"]["accuracy_minus_std_images"]["pairs"] == 2 * 50
+    rows = _table(page, "## Over seeds")
+    assert [r[0] for r in rows[:len(names)]] == names
+    claim, cells = _summary_rows(page)[0]
+    assert claim == "test accuracy over seeds 0, 1: LSG ≥ STD (Table 1)"
+    assert all(re.search(r"\[[-+]\d", cell) for cell in cells), cells
+    assert "](seeds/README.md)" in page
+    assert os.path.exists(os.path.join(out, "seeds", "README.md"))
+
+
+def test_seeds_must_be_distinct_integers_with_the_flagfiles_seed(tmp_path):
+    assert reproduce_lib.check_seeds(TOY, None) == (0,)
+    assert reproduce_lib.check_seeds(TOY, ["2", "0", "1"]) == (0, 2, 1)
+    for bad, message in ((["0", "x"], "seeds must be integers"),
+                         ([0, 0, 1], "distinct and include the flagfile's seed 0"),
+                         ([1, 2], "distinct and include the flagfile's seed 0")):
+        with pytest.raises(ValueError, match=message):
+            reproduce_lib.check_seeds(TOY, bad)
+    source = reproduce_lib.DataSource(data_dir=str(tmp_path))
+    config = reproduce_lib.train_config(TOY, "joint", str(tmp_path), source, seed=2)
+    assert (config.seed, config.output_dir) == (2, str(tmp_path / "joint-s2"))
+    assert reproduce_lib.train_config(TOY, "joint", str(tmp_path), source).output_dir == \
+        str(tmp_path / "joint")

@@ -17,7 +17,7 @@ from absl import app, flags
 
 from lsg_tf import train as train_cli  # noqa: F401  (defines the training flags)
 from lsg_tf import cli_flags
-from lsg_tf.experiments import VARIANTS
+from lsg_tf.experiments import VARIANTS, seed_run_name
 
 _OUT = flags.DEFINE_string("out", None, "Folder for the table (and the runs).")
 _RUNS_DIR = flags.DEFINE_string("runs_dir", None, "Folder for the runs; default --out.")
@@ -55,7 +55,7 @@ def main(argv):
     for seed in seeds:
         for name in _VARIANTS.value:
             config = dataclasses.replace(
-                base, output_dir=os.path.join(runs_dir, f"{name}-s{seed}"), seed=seed,
+                base, output_dir=os.path.join(runs_dir, seed_run_name(name, seed)), seed=seed,
                 **VARIANTS[name])
             config_dirs[(name, seed)] = config.output_dir
             if not _EXISTING_ONLY.value:
@@ -71,35 +71,16 @@ def main(argv):
     if _BOOTSTRAP.value:
         if "std" not in _VARIANTS.value:
             raise app.UsageError("--bootstrap compares with STD: add std to --variants")
-        correct = _correct_per_image(
+        from lsg_tf.analysis.correctness import correct_per_image
+
+        correct = correct_per_image(
             {key: config_dirs[key] for key in results if key[1] in seeds})
     table = scheme_table.summary(results, _VARIANTS.value, seeds, correct)  # one bootstrap
-    text = scheme_table.markdown(results, _VARIANTS.value, seeds, command, table=table)
+    text = scheme_table.markdown(table, _VARIANTS.value, seeds, command,
+                                 scheme_table.split_of(results))
     run_io.write_text(os.path.join(_OUT.value, "README.md"), text)
     run_io.write_json(os.path.join(_OUT.value, "results.json"), table)
     print(text)
-
-
-def _correct_per_image(run_dirs: dict) -> dict:
-    """``{(variant, seed): bool [N]}``: which test images each finished run classifies right."""
-    import numpy as np
-    from tqdm.auto import tqdm
-
-    from lsg_tf import load_model, run_io
-    from lsg_tf.analysis import report_lib
-
-    tests, correct = {}, {}
-    for key, run_dir in tqdm(sorted(run_dirs.items()), desc="test-set predictions",
-                             unit="run", disable=not sys.stderr.isatty()):
-        run = run_io.read_run(run_dir)
-        spec = report_lib.data_spec(run.config)
-        spec_key = tuple(sorted(spec.items()))
-        if spec_key not in tests:
-            tests[spec_key] = report_lib.load_test_data(spec)
-        test = tests[spec_key]
-        logits = load_model(run.model_path).predict(test.images, batch_size=256, verbose=0)
-        correct[key] = np.argmax(logits, axis=-1) == np.asarray(test.labels)
-    return correct
 
 
 if __name__ == "__main__":
