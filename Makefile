@@ -59,7 +59,7 @@ bench: setup
 
 # The paper's tables at a CPU budget (docs/results): CIFAR-10 image-folder tree and MSRC-v2.
 reproduce: setup
-	$(PY) -m lsg_tf.reproduce --budget=cpu --data_dir=$(CIFAR_DIR) --voc_dir=$(MSRC_DIR) --out=docs/results
+	$(PY) -m lsg_tf.reproduce --budget=cpu --seeds=0,1,2 --data_dir=$(CIFAR_DIR) --voc_dir=$(MSRC_DIR) --out=docs/results
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
