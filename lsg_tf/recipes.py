@@ -65,9 +65,8 @@ RECIPES.update({
     "alt_period5": {**DEFAULT, **ALGORITHM1, "period": 5},
     # Half the gated cost's weight λ in the LSG epochs.
     "alt_half_lambda": {**DEFAULT, **ALGORITHM1, "lsg_weight": 0.5},
-    # One STD epoch, then LSG epochs 2, 5, 8, 11: three STD epochs at the end.
-    "alt_std_first_phase2": {**DEFAULT, **ALGORITHM1, "warmup_epochs": 1, "phase": 2},
-    # A period of 4: LSG epochs 3, 7, 11, three STD epochs at the end.
+    # A period of 4: LSG epochs 3, 7, 11, three STD epochs at the end (with a period of 3,
+    # one of the last three epochs is always an LSG epoch).
     "alt_period4": {**DEFAULT, **ALGORITHM1, "period": 4, "phase": 3},
     # cifar_cpu.flags' timing with half the gated cost's weight: the LSG epochs move the
     # shared backbone and classifier half as far from the STD path.

@@ -258,7 +258,6 @@ def test_alternate_timing_presets_move_the_lsg_epochs(tmp_path):
     assert lsg_epochs("alt_phase0") == [0, 3, 6, 9, 12]
     assert lsg_epochs("alt_std_first") == [3, 6, 9, 12]
     assert lsg_epochs("alt_std_first_half_lambda") == [3, 6, 9, 12]
-    assert lsg_epochs("alt_std_first_phase2") == [2, 5, 8, 11]
     assert lsg_epochs("alt_period4") == [3, 7, 11]
     assert lsg_epochs("alt_period5") == [1, 6, 11]
 
