@@ -236,7 +236,6 @@ def train_runs(budget: Budget, variants, runs_dir: str, source: DataSource,
     from lsg_tf import train_lib
 
     seeds = check_seeds(budget, seeds)
-    main = seeds[0]
     groups = ([v for v in variants if v in MAIN_VARIANTS],
               [v for v in variants if v not in MAIN_VARIANTS])
     jobs = [(variant, seed) for group in groups for seed in seeds for variant in group]
@@ -244,7 +243,7 @@ def train_runs(budget: Budget, variants, runs_dir: str, source: DataSource,
     for i, (variant, seed) in enumerate(jobs):
         config = train_config(budget, variant, runs_dir, source, seed)
         key = fingerprint(_run_key(config))
-        name = variant if seed == main else seed_run_name(variant, seed)
+        name = os.path.basename(config.output_dir)  # <variant>, or <variant>-s<seed>
         stage = f"train/{name}"
         run_dirs[(variant, seed)] = config.output_dir
         if log.done(stage, key) and run_io.is_finished(config.output_dir):
@@ -411,7 +410,7 @@ def localization_stage(budget: Budget, run_dirs: dict, out_dir: str, source: Dat
             "localization (one filter, CAM)", work)
 
 
-def seeds_stage(budget: Budget, seed_dirs: dict, variants, out_dir: str, log: StageLog,
+def seeds_stage(seed_dirs: dict, variants, out_dir: str, log: StageLog, key: str,
                 command: str, progress: bool) -> None:
     """Every variant over the seeds (``tools.compare_schemes --bootstrap``'s table) ->
     ``seeds/``: numbers as mean ± std and LSG − STD paired by seed and over test images."""
@@ -420,10 +419,10 @@ def seeds_stage(budget: Budget, seed_dirs: dict, variants, out_dir: str, log: St
 
     seeds = sorted({seed for _, seed in seed_dirs})
     folder = os.path.join(out_dir, SEEDS_DIR)
-    metrics = {key: run_io.read_json(os.path.join(run_dir, run_io.METRICS_FILE))
-               for key, run_dir in seed_dirs.items()}
 
     def work():
+        metrics = {run: run_io.read_json(os.path.join(run_dir, run_io.METRICS_FILE))
+                   for run, run_dir in seed_dirs.items()}
         table = scheme_table.summary(metrics, variants, seeds,
                                      correct_per_image(seed_dirs, progress))
         run_io.write_json(os.path.join(folder, SEEDS_JSON),
@@ -431,7 +430,7 @@ def seeds_stage(budget: Budget, seed_dirs: dict, variants, out_dir: str, log: St
         run_io.write_text(os.path.join(folder, "README.md"),
                           scheme_table.markdown(table, variants, seeds, command))
 
-    log.run("seeds", _runs_key(budget, seed_dirs), os.path.join(folder, SEEDS_JSON),
+    log.run("seeds", key, os.path.join(folder, SEEDS_JSON),
             f"seeds: {len(variants)} variants × seeds {', '.join(map(str, seeds))}", work)
 
 
@@ -480,7 +479,7 @@ def reproduce(out_dir: str, runs_dir: str, budget: Budget, source: DataSource,
         localization_stage(budget, run_dirs, out_dir, source, log, key)
     seeds_key = _runs_key(budget, seed_dirs)
     if "seeds" in stages and len(seeds) > 1:
-        seeds_stage(budget, seed_dirs, variants, out_dir, log, command, progress)
+        seeds_stage(seed_dirs, variants, out_dir, log, seeds_key, command, progress)
     pending = [s for s in ("report", "attack_eval") + (("localization",) if source.voc_dir
                                                         else ()) if not log.done(s, key)]
     if len(seeds) > 1 and not log.done("seeds", seeds_key):
