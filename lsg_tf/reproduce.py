@@ -41,6 +41,10 @@ _PROGRESS = flags.DEFINE_boolean("progress", True, "Show progress bars.")
 _STAGES = flags.DEFINE_list("stages", ["report", "attack_eval", "localization", "seeds"],
                             "Analysis stages to run now (the page is written once all are "
                             "complete).")
+_ATTACKS = flags.DEFINE_boolean("attacks", True,
+                                "Run the attack stage (Tables 4-5; at the cpu budget about 40 "
+                                "minutes per model on a 2-core CPU). --noattacks writes the "
+                                "page without those tables and says so.")
 _SEEDS = flags.DEFINE_list("seeds", None,
                            "Seeds to train every variant with (default: the flagfile's seed "
                            "alone); must include the flagfile's seed, whose runs the analyses "
@@ -78,7 +82,8 @@ def main(argv):
     try:
         reproduce_lib.reproduce(_OUT.value, runs_dir, budget, source, variants,
                                 command=display_command(sys.argv), progress=_PROGRESS.value,
-                                stages=tuple(_STAGES.value), seeds=_SEEDS.value)
+                                stages=tuple(_STAGES.value), seeds=_SEEDS.value,
+                                attacks=_ATTACKS.value)
     except ValueError as e:
         raise app.UsageError(str(e)) from None
 

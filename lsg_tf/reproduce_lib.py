@@ -440,14 +440,17 @@ ANALYSIS_STAGES = ("report", "attack_eval", "localization", "seeds")
 
 def reproduce(out_dir: str, runs_dir: str, budget: Budget, source: DataSource,
               variants=MAIN_VARIANTS + ABLATIONS, command: str = "",
-              progress: bool = True, stages=ANALYSIS_STAGES, seeds=None) -> str | None:
+              progress: bool = True, stages=ANALYSIS_STAGES, seeds=None,
+              attacks: bool = True) -> str | None:
     """Trains every variant, runs the analysis ``stages`` (skipping complete ones) and, once
     every stage is complete, writes ``out_dir/README.md``.
 
     ``stages`` picks analysis stages to run now (e.g. the long attack stage alone, while the
     other stages' code is still changing); the page needs all of them. ``seeds`` (default:
     the flagfile's seed alone) must include the flagfile's seed; with more than one, every
-    variant trains once per seed and the seeds stage tabulates them.
+    variant trains once per seed and the seeds stage tabulates them. ``attacks=False`` drops
+    the attack stage (Tables 4-5, the longest stage on a CPU): the page is written without
+    those tables and says so.
 
     Returns:
         The path of the results page, or None when a stage is still missing.
@@ -473,15 +476,16 @@ def reproduce(out_dir: str, runs_dir: str, budget: Budget, source: DataSource,
     key = _runs_key(budget, run_dirs)  # the analyses' inputs: budget and trained runs
     if "report" in stages:
         report_stage(budget, run_dirs, out_dir, source, log, key)
-    if "attack_eval" in stages:
+    if "attack_eval" in stages and attacks:
         attack_stage(budget, run_dirs, out_dir, source, log, key, progress)
     if "localization" in stages:
         localization_stage(budget, run_dirs, out_dir, source, log, key)
     seeds_key = _runs_key(budget, seed_dirs)
     if "seeds" in stages and len(seeds) > 1:
         seeds_stage(seed_dirs, variants, out_dir, log, seeds_key, command, progress)
-    pending = [s for s in ("report", "attack_eval") + (("localization",) if source.voc_dir
-                                                        else ()) if not log.done(s, key)]
+    required = ("report",) + (("attack_eval",) if attacks else ()) + (
+        ("localization",) if source.voc_dir else ())
+    pending = [s for s in required if not log.done(s, key)]
     if len(seeds) > 1 and not log.done("seeds", seeds_key):
         pending.append("seeds")
     if pending:
@@ -489,6 +493,6 @@ def reproduce(out_dir: str, runs_dir: str, budget: Budget, source: DataSource,
         return None
     path = results_page.write_page(out_dir, budget, variants, log.records, command,
                                    seeds_file=os.path.join(SEEDS_DIR, SEEDS_JSON)
-                                   if len(seeds) > 1 else None)
+                                   if len(seeds) > 1 else None, attacks=attacks)
     _say(f"results -> {path}")
     return path

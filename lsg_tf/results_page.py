@@ -1,7 +1,8 @@
 """The results page of a reproduction: our runs side by side with the paper's numbers.
 
 :func:`write_page` reads what :mod:`lsg_tf.reproduce_lib` wrote (``report/report.json``,
-``attack_eval/attack_eval.json``, ``localization/localization.json``, ``seeds/seeds.json``
+``attack_eval/attack_eval.json`` unless the attack stage is left out,
+``localization/localization.json``, ``seeds/seeds.json``
 with several seeds, ``stages.json``) and
 writes ``README.md`` with Tables 1-5 in the paper's shape, the masking result, the figures,
 the budget, each stage's wall time and the command. Each LSG number is compared with STD in
@@ -86,17 +87,18 @@ class _Page:
     """What the sections read (the variants, their labels, the stages' JSON) and the claims
     they check, collected for the summary at the top."""
 
-    def __init__(self, names, report: dict, attacks: dict, localization: dict | None):
+    def __init__(self, names, report: dict, attacks: dict | None,
+                 localization: dict | None):
         self.names = names
         # Each stage's LSG − STD differences with their 95% intervals.
         self.comparisons = {"report": report.get("comparisons", []),
-                            "attack_eval": attacks.get("comparisons", []),
+                            "attack_eval": (attacks or {}).get("comparisons", []),
                             "localization": (localization or {}).get("comparisons", [])}
         self.lsg = [n for n in names if n != "std"]
         self.labels = [LABELS.get(n, n) for n in names]
         self.report, self.attacks, self.localization = report, attacks, localization
         self.runs = {r["name"]: r for r in report["runs"]}
-        self.attack_runs = {r["name"]: r for r in attacks["runs"]}
+        self.attack_runs = {r["name"]: r for r in (attacks or {}).get("runs", [])}
         self.claims = []  # (claim, {run: verdict}) for the summary
         self.before = None  # the previous page's report.json (BEFORE_DIR), if any
 
@@ -284,6 +286,14 @@ def _table3(page: _Page) -> list:
     return lines
 
 
+def _attacks_not_run(budget) -> list:
+    """Tables 4-5 when the attack stage was left out (``attacks=False``)."""
+    return ["## Tables 4-5: adversarial detection and black-box attacks", "",
+            "Not run for this page (`--noattacks`): the attack stage is the longest one on a "
+            f"CPU. Run the same command without `--noattacks` to add them ({budget.name} "
+            "budget as above).", ""]
+
+
 def _table4(page: _Page) -> list:
     config = page.attacks["config"]
     runs = page.attack_runs
@@ -394,14 +404,17 @@ def _figures(page: _Page) -> list:
     lines = ["## Figures", "",
              f"![gates]({REPORT_DIR}/{figures['gates']})", "",
              f"![masking]({REPORT_DIR}/{figures['masking']})", "",
-             f"![correlation]({REPORT_DIR}/{figures['correlation']})", "",
-             f"![detection across ε]({ATTACK_DIR}/{attack_report.SWEEP_FIGURE})", "",
-             f"![detection ROC]({ATTACK_DIR}/{attack_report.ROC_FIGURE})", ""]
+             f"![correlation]({REPORT_DIR}/{figures['correlation']})", ""]
+    attacked = page.attacks is not None
+    if attacked:
+        lines += [f"![detection across ε]({ATTACK_DIR}/{attack_report.SWEEP_FIGURE})", "",
+                  f"![detection ROC]({ATTACK_DIR}/{attack_report.ROC_FIGURE})", ""]
     localized = page.localization is not None
     if localized:
         lines += [f"![localization]({LOCALIZATION_DIR}/{localization_report.FIGURE_FILE})", ""]
-    lines += [f"Full reports: [report]({REPORT_DIR}/{report_lib.REPORT_FILE}), "
-              f"[attack evaluation]({ATTACK_DIR}/{attack_report.MARKDOWN_FILE})"
+    lines += [f"Full reports: [report]({REPORT_DIR}/{report_lib.REPORT_FILE})"
+              + (f", [attack evaluation]({ATTACK_DIR}/{attack_report.MARKDOWN_FILE})"
+                 if attacked else "")
               + (f", [localization]({LOCALIZATION_DIR}/{localization_report.MARKDOWN_FILE})"
                  if localized else "") + ".", ""]
     return lines
@@ -430,23 +443,26 @@ def _wall_time(names, stages: dict) -> list:
 
 
 def write_page(out_dir: str, budget, variants, stages: dict, command: str,
-               seeds_file: str | None = None) -> str:
+               seeds_file: str | None = None, attacks: bool = True) -> str:
     """Writes ``out_dir/README.md`` and returns its path.
 
     ``seeds_file``: the seeds stage's JSON, relative to ``out_dir`` (several seeds only).
+    ``attacks=False``: the attack stage was left out; Tables 4-5 say so (any attack results
+    in ``out_dir`` are not read: they may belong to other runs).
     """
     report = _read(out_dir, REPORT_DIR, report_lib.JSON_FILE)
-    attacks = _read(out_dir, ATTACK_DIR, attack_report.JSON_FILE)
+    attack_results = _read(out_dir, ATTACK_DIR, attack_report.JSON_FILE) if attacks else None
     localization = _read(out_dir, LOCALIZATION_DIR, localization_report.JSON_FILE)
-    if report is None or attacks is None:
+    if report is None or (attacks and attack_results is None):
         raise FileNotFoundError(f"{out_dir}: the report and attack_eval stages must run first")
-    page = _Page(list(variants), report, attacks, localization)
+    page = _Page(list(variants), report, attack_results, localization)
     page.before = _read(out_dir, BEFORE_DIR, REPORT_DIR, report_lib.JSON_FILE)
     seeds = _read(out_dir, seeds_file) if seeds_file else None
     if seeds_file and seeds is None:
         raise FileNotFoundError(f"{out_dir}: {seeds_file} missing: the seeds stage must run first")
-    sections = (_table1(page) + _over_seeds(page, seeds_file, seeds) + _table2(page) + _table3(page) + _table4(page) + _table5(page)
-                + _masking(page) + _figures(page) + _wall_time(page.names, stages))
+    attack_tables = _table4(page) + _table5(page) if attacks else _attacks_not_run(budget)
+    sections = (_table1(page) + _over_seeds(page, seeds_file, seeds) + _table2(page)
+                + _table3(page) + attack_tables + _masking(page) + _figures(page) + _wall_time(page.names, stages))
     # The summary comes first but lists the claims the sections checked.
     lines = _introduction(page, budget, command) + _summary(page) + sections
     path = os.path.join(out_dir, PAGE_FILE)

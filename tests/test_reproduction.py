@@ -211,6 +211,34 @@ def test_stages_run_alone_and_the_page_waits_for_the_rest(toy_reproduction, tmp_
     assert not os.path.exists(os.path.join(out, results_page.PAGE_FILE))
 
 
+def test_without_attacks_the_page_says_so_and_claims_none_of_them(toy_reproduction, tmp_path):
+    out, runs, source, _ = toy_reproduction
+    page_dir = str(tmp_path / "page")
+    path = reproduce_lib.reproduce(page_dir, runs, TOY, source, progress=False, seeds=SEEDS,
+                                   attacks=False)
+    assert path is not None  # the page does not wait for the attack stage
+    assert not os.path.exists(os.path.join(page_dir, "attack_eval"))
+    page = open(path).read()
+    assert "## Table 4" not in page and "## Table 5" not in page
+    assert "Not run for this page (`--noattacks`)" in page
+    assert "attack_eval/" not in page  # no figure or link to results it does not have
+    claims = [claim for claim, _ in _summary_rows(page)]
+    assert not [c for c in claims if "detection" in c or "success rate" in c], claims
+    assert "test accuracy: LSG ≥ STD (Table 1)" in claims
+    # Attack results of other runs in the folder are never read.
+    import shutil
+
+    shutil.copytree(os.path.join(out, "attack_eval"), os.path.join(page_dir, "attack_eval"))
+    stages = json.load(open(os.path.join(page_dir, reproduce_lib.STAGES_FILE)))
+    variants = list(reproduce_lib.MAIN_VARIANTS + reproduce_lib.ABLATIONS)
+    again = open(results_page.write_page(page_dir, TOY, variants, stages, "cmd",
+                                         attacks=False)).read()
+    assert "## Table 4" not in again
+    shutil.rmtree(os.path.join(page_dir, "attack_eval"))
+    with pytest.raises(FileNotFoundError, match="attack_eval stages must run first"):
+        results_page.write_page(page_dir, TOY, variants, stages, "cmd")
+
+
 def test_cli_rejects_missing_data_dir(tmp_path):
     import subprocess
     import sys
