@@ -286,12 +286,11 @@ def _table3(page: _Page) -> list:
     return lines
 
 
-def _attacks_not_run(budget) -> list:
+def _attacks_not_run() -> list:
     """Tables 4-5 when the attack stage was left out (``attacks=False``)."""
     return ["## Tables 4-5: adversarial detection and black-box attacks", "",
             "Not run for this page (`--noattacks`): the attack stage is the longest one on a "
-            f"CPU. Run the same command without `--noattacks` to add them ({budget.name} "
-            "budget as above).", ""]
+            "CPU. Run the same command without `--noattacks` to add them.", ""]
 
 
 def _table4(page: _Page) -> list:
@@ -460,9 +459,10 @@ def write_page(out_dir: str, budget, variants, stages: dict, command: str,
     seeds = _read(out_dir, seeds_file) if seeds_file else None
     if seeds_file and seeds is None:
         raise FileNotFoundError(f"{out_dir}: {seeds_file} missing: the seeds stage must run first")
-    attack_tables = _table4(page) + _table5(page) if attacks else _attacks_not_run(budget)
+    attack_tables = _table4(page) + _table5(page) if attacks else _attacks_not_run()
     sections = (_table1(page) + _over_seeds(page, seeds_file, seeds) + _table2(page)
-                + _table3(page) + attack_tables + _masking(page) + _figures(page) + _wall_time(page.names, stages))
+                + _table3(page) + attack_tables + _masking(page) + _figures(page)
+                + _wall_time(page.names, stages))
     # The summary comes first but lists the claims the sections checked.
     lines = _introduction(page, budget, command) + _summary(page) + sections
     path = os.path.join(out_dir, PAGE_FILE)
