@@ -27,7 +27,10 @@ Backbones (paper section 4, "Training setting", and section 4.3):
   of stages 2 and 3) the shortcut is He et al.'s option A, as in their CIFAR
   experiments: subsample by 2 (``x[:, ::2, ::2, :]``) and zero-pad the
   channels (half of the new channels before, half after), which has no
-  parameters (layer ``SubsampleZeroPad``). Stride-2 convolutions pad one
+  parameters (layer ``SubsampleZeroPad``); ``shortcut="b"`` uses option B
+  instead, a 1x1 stride-2 convolution and BN (``{block}_conv_shortcut``,
+  ``{block}_bn_shortcut``; 2,752 more trainable parameters, as in common PyTorch
+  ports). Stride-2 convolutions pad one
   pixel on every side and then use ``"valid"`` padding (like PyTorch's
   ``padding=1``), so the residual branch and the shortcut sample the same
   pixels for even and odd input sizes. Convolutions have no bias, he_normal
@@ -125,7 +128,7 @@ from typing import Iterator
 import keras
 
 from lsg_tf.batch_norm import FusedBatchNormalization
-from lsg_tf.choices import BATCH_NORMS, INITIALIZERS, WEIGHT_DECAY_SCOPES
+from lsg_tf.choices import BATCH_NORMS, INITIALIZERS, SHORTCUTS, WEIGHT_DECAY_SCOPES
 
 BACKBONES = ("resnet20", "alexnet_cifar", "resnet152_top2")
 """Names of the built-in backbones; ``"keras:<ApplicationName>"`` also works."""
@@ -209,6 +212,7 @@ def build_backbone(
     weight_decay_scope: str = "kernels",
     initializer: str = "he_normal",
     batch_norm: str = "keras",
+    shortcut: str = "a",
 ) -> keras.Model:
     """Builds a backbone mapping images to its last conv feature map.
 
@@ -235,6 +239,9 @@ def build_backbone(
             ``BATCH_NORMS``: ``"keras"`` (``keras.layers.BatchNormalization``) or
             ``"fused"`` (:class:`lsg_tf.batch_norm.FusedBatchNormalization`, the same
             layer on TensorFlow's fused kernel when training).
+        shortcut: ``resnet20``'s projection shortcut where the shape changes, one of
+            ``SHORTCUTS``: ``"a"`` (subsample and zero-pad the channels, He et al.'s CIFAR
+            choice) or ``"b"`` (1x1 stride-2 convolution and BN).
 
     Returns:
         A Functional ``keras.Model`` mapping float32 images [B, H, W, C] to
@@ -252,15 +259,21 @@ def build_backbone(
     _check_option("weight_decay_scope", weight_decay_scope, WEIGHT_DECAY_SCOPES)
     _check_option("initializer", initializer, INITIALIZERS)
     _check_option("batch_norm", batch_norm, BATCH_NORMS)
+    _check_option("shortcut", shortcut, SHORTCUTS)
+    if shortcut != "a" and name != "resnet20":
+        raise ValueError(f"shortcut={shortcut!r} applies to backbone 'resnet20' only; "
+                         f"backbone {name!r} allows shortcut='a'")
     seed = _check_seed(seed)
     weights = _check_weights(weights, allow_imagenet=name not in ("resnet20", "alexnet_cifar"))
 
     if name in ("resnet20", "alexnet_cifar"):
         _check_min_size(name, shape, _CIFAR_MIN_SIZE)
-        builder = _resnet20 if name == "resnet20" else _alexnet_cifar
         conv = _conv_bn_relu_factory(weight_decay, seed, weight_decay_scope, initializer,
                                      batch_norm)
-        model = builder(shape, conv)
+        if name == "resnet20":
+            model = _resnet20(shape, conv, shortcut)
+        else:
+            model = _alexnet_cifar(shape, conv)
         if weights is not None:
             _load_weights(model, weights, name, shape)
         return model
@@ -449,7 +462,7 @@ def _conv_bn_relu_factory(weight_decay: float, seed: int | None, scope: str = "k
 
     def conv(x, filters, kernel, stride, prefix, suffix, relu=True):
         padding = "same"
-        if stride > 1:
+        if stride > 1 and kernel > 1:
             # Symmetric padding as in PyTorch (padding=k//2): output pixel i
             # is centred on input pixel stride * i for any input size.
             x = keras.layers.ZeroPadding2D(kernel // 2, name=f"{prefix}pad{suffix}")(x)
@@ -475,8 +488,8 @@ def _conv_bn_relu_factory(weight_decay: float, seed: int | None, scope: str = "k
     return conv
 
 
-def _resnet20(shape, conv) -> keras.Model:
-    """CIFAR ResNet20 (He et al. 2016, section 4.2, n = 3, option A)."""
+def _resnet20(shape, conv, shortcut: str = "a") -> keras.Model:
+    """CIFAR ResNet20 (He et al. 2016, section 4.2, n = 3, shortcut option A or B)."""
     inputs = keras.Input(shape=shape, name="images")
     x = conv(inputs, 16, 3, 1, "stem_", "")
     for stage, filters in enumerate((16, 32, 64), start=1):
@@ -485,7 +498,9 @@ def _resnet20(shape, conv) -> keras.Model:
             prefix = f"stage{stage}_block{block}_"
             y = conv(x, filters, 3, stride, prefix, "1")
             y = conv(y, filters, 3, 1, prefix, "2", relu=False)
-            if stride != 1 or x.shape[-1] != filters:
+            if (stride != 1 or x.shape[-1] != filters) and shortcut == "b":
+                x = conv(x, filters, 1, stride, prefix, "_shortcut", relu=False)
+            elif stride != 1 or x.shape[-1] != filters:
                 x = SubsampleZeroPad(filters, stride, name=f"{prefix}shortcut")(x)
             x = keras.layers.Add(name=f"{prefix}add")([x, y])
             x = keras.layers.ReLU(name=f"{prefix}out")(x)

@@ -14,4 +14,6 @@ WEIGHT_DECAY_SCOPES = ("kernels", "all")  # "all": every network variable, never
 INITIALIZERS = ("he_normal", "torch_default")
 BATCH_NORMS = ("keras", "fused")  # Keras' layer, or the same layer on the fused kernel
 AUGMENTATIONS = ("none", "flip", "crop", "crop_flip")  # the CLI adds "auto"
+CROP_PADDINGS = ("zeros", "reflect")  # how the random crop pads the image
+SHORTCUTS = ("a", "b")  # ResNet20: He et al.'s option A (parameter-free) or B (1x1 conv + BN)
 STRATEGIES = ("default", "mirrored", "multi_worker")

@@ -72,6 +72,15 @@ RECIPES.update({
     # shared backbone and classifier half as far from the STD path.
     "alt_std_first_half_lambda": {**DEFAULT, **ALGORITHM1, "warmup_epochs": 1, "phase": 0,
                                   "lsg_weight": 0.5},
+    # The remaining differences from the reference PyTorch recipe, on cifar_cpu.flags' timing:
+    # reflect padding before the random crop (no black frame in the crops) and option-B
+    # shortcuts (a 1x1 convolution and BN where the shape changes), alone and together.
+    "alt_std_first_reflect": {**DEFAULT, **ALGORITHM1, "warmup_epochs": 1, "phase": 0,
+                              "crop_padding": "reflect"},
+    "alt_std_first_option_b": {**DEFAULT, **ALGORITHM1, "warmup_epochs": 1, "phase": 0,
+                               "shortcut": "b"},
+    "alt_std_first_reflect_b": {**DEFAULT, **ALGORITHM1, "warmup_epochs": 1, "phase": 0,
+                                "crop_padding": "reflect", "shortcut": "b"},
 })
 
 SCHEDULE_FIELDS = ("period", "phase", "warmup_epochs", "lsg_weight")

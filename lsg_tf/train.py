@@ -74,6 +74,14 @@ _BATCH_NORM = flags.DEFINE_enum(
     "batch_norm", "fused", list(choices.BATCH_NORMS),
     "BatchNorm of resnet20/alexnet_cifar: keras (keras.layers.BatchNormalization) or fused "
     "(the same layer on TensorFlow's fused kernel when training; docs/benchmarks.md).")
+_CROP_PADDING = flags.DEFINE_enum(
+    "crop_padding", "zeros", list(choices.CROP_PADDINGS),
+    "Padding before the random crop of --augment=crop/crop_flip: zeros (He et al.) or "
+    "reflect (the border mirrors the image).")
+_SHORTCUT = flags.DEFINE_enum(
+    "shortcut", "a", list(choices.SHORTCUTS),
+    "resnet20's shortcut where the shape changes: a (subsample, zero-pad the channels; He et "
+    "al.'s CIFAR choice) or b (1x1 stride-2 convolution and BN).")
 # LSG (paper section 3, Algorithm 1).
 _SCHEME = flags.DEFINE_enum("scheme", "alternate", list(choices.SCHEMES),
                             "alternate (Algorithm 1), joint (footnote 1), std (baseline).")

@@ -58,6 +58,9 @@ class TrainConfig:
     # TensorFlow's fused BatchNorm kernel: the same layer, a faster training step on every
     # CPU measured (docs/benchmarks.md).
     batch_norm: str = "fused"
+    # The two remaining differences from common PyTorch CIFAR recipes (lsg_tf.recipes).
+    crop_padding: str = "zeros"
+    shortcut: str = "a"
     validation_size: int | None = None
     scheme: str = "alternate"
     period: int = 3
@@ -113,6 +116,8 @@ class TrainConfig:
                       choices.WEIGHT_DECAY_SCOPES)
         _check_choice("initializer", self.initializer, choices.INITIALIZERS)
         _check_choice("batch_norm", self.batch_norm, choices.BATCH_NORMS)
+        _check_choice("crop_padding", self.crop_padding, choices.CROP_PADDINGS)
+        _check_choice("shortcut", self.shortcut, choices.SHORTCUTS)
         if self.validation_size is not None and self.validation_size < 1:
             raise ValueError(f"validation_size must be >= 1, got {self.validation_size!r}")
         gate_lib.check_sparsity_form(self.sparsity_form)
@@ -173,7 +178,8 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
                                             weight_decay=config.weight_decay, seed=config.seed,
                                             weight_decay_scope=config.weight_decay_scope,
                                             initializer=config.initializer,
-                                            batch_norm=config.batch_norm)
+                                            batch_norm=config.batch_norm,
+                                            shortcut=config.shortcut)
         num_filters = backbones.feature_channels(backbone)
         fixed = (gate_lib.parse_fixed_gate(config.fixed_gate, splits.num_classes, num_filters)
                  if config.fixed_gate else None)
@@ -200,7 +206,8 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
             print(f"Resuming {run_dir} at epoch {initial_epoch + 1}/{config.epochs}")
         train_ds = data.make_train_dataset(splits.x_train, splits.y_train, config.batch_size,
                                            seed=config.seed, augment=augment,
-                                           start_epoch=initial_epoch)
+                                           start_epoch=initial_epoch,
+                                           crop_padding=config.crop_padding)
         test_ds = data.make_eval_dataset(splits.x_test, splits.y_test, config.batch_size)
         recorder = RunRecorder(run_dir, history, wall_time)
         log_dir = os.path.join(run_dir, run_io.TENSORBOARD_DIR)

@@ -89,6 +89,33 @@ def test_resnet20_param_count_hand_derived():
     assert gray.count_params() == RESNET20_PARAMS_GRAY
 
 
+# Option B adds a 1x1 conv and BN where the shape changes: 16*32 + 32*64 = 2,560 kernel weights
+# and 32 + 64 = 96 BN channels (2*96 trainable, 2*96 moving statistics).
+RESNET20_B_EXTRA_TRAINABLE = 2_560 + 2 * 96
+
+
+def test_resnet20_option_b_shortcut_hand_derived():
+    model = build_backbone("resnet20", (30, 30, 3), seed=0, shortcut="b")
+    assert _trainable_count(model) == RESNET20_TRAINABLE_RGB + RESNET20_B_EXTRA_TRAINABLE
+    assert model.count_params() == RESNET20_PARAMS_RGB + RESNET20_B_EXTRA_TRAINABLE + 2 * 96
+    assert not any(isinstance(l, SubsampleZeroPad) for l in model.layers)
+    # Odd sizes: the 1x1 stride-2 shortcut samples pixels 0, 2, 4, ... like the residual branch.
+    assert model.get_layer("stage2_block1_conv_shortcut").output.shape[1:3] == (15, 15)
+    assert model.get_layer("stage3_block1_conv_shortcut").output.shape[1:3] == (8, 8)
+    shortcut = model.get_layer("stage2_block1_conv_shortcut")
+    assert shortcut.kernel.shape == (1, 1, 16, 32) and shortcut.strides == (2, 2)
+    x = np.random.default_rng(0).normal(size=(1, 30, 30, 16)).astype("float32")
+    expected = np.einsum("bhwc,cf->bhwf", x[:, ::2, ::2, :], np.asarray(shortcut.kernel)[0, 0])
+    np.testing.assert_allclose(np.asarray(shortcut(x)), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_shortcut_b_is_for_resnet20_only():
+    with pytest.raises(ValueError, match=r"shortcut must be one of \('a', 'b'\), got 'c'"):
+        build_backbone("resnet20", (32, 32, 3), shortcut="c")
+    with pytest.raises(ValueError, match=r"shortcut='b' applies to backbone 'resnet20' only"):
+        build_backbone("alexnet_cifar", (32, 32, 3), shortcut="b")
+
+
 def test_alexnet_cifar_param_count_hand_derived():
     model = build_backbone("alexnet_cifar", (32, 32, 3), seed=0)
     assert model.count_params() == ALEXNET_PARAMS_RGB

@@ -538,9 +538,11 @@ def test_make_train_dataset_flip_is_identity_or_mirror():
     assert 0 < flipped < 24
 
 
-def test_make_train_dataset_crop_flip_is_padded_crop():
+@pytest.mark.parametrize("crop_padding,np_mode", [("zeros", "constant"), ("reflect", "reflect")])
+def test_make_train_dataset_crop_flip_is_padded_crop(crop_padding, np_mode):
     x, y = _small_arrays(n=8, size=(5, 6))
-    ds = data.make_train_dataset(x, y, 4, seed=1, augment="crop_flip", num_epochs=4)
+    ds = data.make_train_dataset(x, y, 4, seed=1, augment="crop_flip", num_epochs=4,
+                                 crop_padding=crop_padding)
     images, labels = _collect(ds)
     pad = data.CROP_PADDING
     seen = set()
@@ -548,7 +550,7 @@ def test_make_train_dataset_crop_flip_is_padded_crop():
         assert batch_x.shape == (4, 5, 6, 3) and batch_x.dtype == np.float32
         assert batch_x.min() >= 0.0 and batch_x.max() <= 1.0
         for image, label in zip(batch_x, batch_y):
-            padded = np.pad(x[label], [(pad, pad), (pad, pad), (0, 0)])  # Zero padding.
+            padded = np.pad(x[label], [(pad, pad), (pad, pad), (0, 0)], mode=np_mode)
             pixels = np.round(image * 255).astype(np.uint8)
             matches = set()
             for top in range(2 * pad + 1):
@@ -560,6 +562,27 @@ def test_make_train_dataset_crop_flip_is_padded_crop():
             assert matches, f"example {label} is not a flipped/unflipped crop of its padded image"
             seen.update(matches)
     assert len(seen) > 10  # Offsets and flips vary between examples.
+
+
+def test_reflect_and_zero_padding_differ_only_in_the_border():
+    x, y = _small_arrays(n=8, size=(6, 6))
+    zeros, _ = _collect(data.make_train_dataset(x, y, 8, seed=2, augment="crop", num_epochs=1))
+    reflect, _ = _collect(data.make_train_dataset(x, y, 8, seed=2, augment="crop", num_epochs=1,
+                                                  crop_padding="reflect"))
+    same_offsets = zeros[0] == reflect[0]
+    # The same crop offsets: the pixels that come from the image agree, the border differs.
+    assert same_offsets.mean() > 0.2 and not same_offsets.all()
+    assert (reflect[0][~same_offsets] != 0).any()
+    np.testing.assert_array_equal(zeros[0][~same_offsets], 0.0)
+
+
+def test_crop_padding_bad_values():
+    x, y = _small_arrays(n=8, size=(4, 6))
+    with pytest.raises(ValueError, match=r"crop_padding='edge' is not one of \('zeros', 'reflect'\)"):
+        data.make_train_dataset(x, y, 4, seed=0, crop_padding="edge")
+    with pytest.raises(ValueError, match=r"crop_padding='reflect' needs images larger than 4 pixels"):
+        data.make_train_dataset(x, y, 4, seed=0, augment="crop", crop_padding="reflect")
+    data.make_train_dataset(x, y, 4, seed=0, augment="flip", crop_padding="reflect")  # no crop
 
 
 def test_make_eval_dataset_order_and_partial_batch():

@@ -122,6 +122,8 @@ def test_cli_rejects_bad_flags():
     ({"sparsity_form": "l2"}, "sparsity form must be one of"),
     ({"lr_schedule": "linear"}, "lr_schedule must be one of"),
     ({"batch_norm": "sync"}, "batch_norm must be one of"),
+    ({"crop_padding": "edge"}, r"crop_padding must be one of \('zeros', 'reflect'\)"),
+    ({"shortcut": "c"}, r"shortcut must be one of \('a', 'b'\)"),
 ])
 def test_config_rejects_bad_values(tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):

@@ -12,12 +12,13 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from lsg_tf.choices import AUGMENTATIONS  # the allowed ``augment`` values
+from lsg_tf.choices import AUGMENTATIONS, CROP_PADDINGS  # the allowed values
 from lsg_tf.data.splits import ImageSplits, validate_arrays
 
 __all__ = [
     "AUGMENTATIONS",
     "CROP_PADDING",
+    "CROP_PADDINGS",
     "NO_FLIP_DATASETS",
     "default_augmentation",
     "make_eval_dataset",
@@ -31,7 +32,7 @@ __all__ = [
 NO_FLIP_DATASETS = ("mnist", "emnist", "kmnist")
 
 CROP_PADDING = 4
-"""Zero padding (pixels per side) before the random crop of the ``crop_flip`` augmentation."""
+"""Padding (pixels per side) before the random crop of the ``crop``/``crop_flip`` augmentations."""
 
 
 def resize_images(images: tf.Tensor, size) -> tf.Tensor:
@@ -76,8 +77,9 @@ def _epoch_key(seed: tf.Tensor, epoch: tf.Tensor) -> tf.Tensor:
     return tf.random.experimental.stateless_fold_in(seed, epoch, alg="philox")
 
 
-def _augment_batch(images: tf.Tensor, seed: tf.Tensor, augment: str) -> tf.Tensor:
-    """Random crop after zero padding and/or horizontal flip of a uint8 batch.
+def _augment_batch(images: tf.Tensor, seed: tf.Tensor, augment: str,
+                   crop_padding: str = "zeros") -> tf.Tensor:
+    """Random crop after padding and/or horizontal flip of a uint8 batch.
 
     Each example gets its own offsets and flip, drawn from one stateless (Philox) draw seeded by
     `seed`; both are applied as one pair of index gathers.
@@ -86,6 +88,9 @@ def _augment_batch(images: tf.Tensor, seed: tf.Tensor, augment: str) -> tf.Tenso
         images: uint8 [B, H, W, C] with static B, H, W.
         seed: int64 [2] stateless seed.
         augment: one of AUGMENTATIONS.
+        crop_padding: one of CROP_PADDINGS: "zeros" (black border) or "reflect" (the border
+            mirrors the image, without repeating the edge pixel; numpy's and PyTorch's
+            "reflect").
 
     Returns:
         uint8 [B, H, W, C].
@@ -103,7 +108,8 @@ def _augment_batch(images: tf.Tensor, seed: tf.Tensor, augment: str) -> tf.Tenso
         flip = tf.zeros([batch], tf.int32)
     if augment in ("crop", "crop_flip"):
         pad = CROP_PADDING
-        images = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+        mode = "REFLECT" if crop_padding == "reflect" else "CONSTANT"
+        images = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode=mode)
         offsets = tf.random.stateless_uniform(
             [batch, 2], seed=crop_seed, minval=0, maxval=2 * pad + 1, dtype=tf.int32, alg="philox"
         )
@@ -125,6 +131,7 @@ def make_train_dataset(
     augment: str = "crop_flip",
     start_epoch: int = 0,
     num_epochs: int | None = None,
+    crop_padding: str = "zeros",
 ) -> tf.data.Dataset:
     """Builds a deterministic, resumable training pipeline over in-memory arrays.
 
@@ -143,7 +150,8 @@ def make_train_dataset(
         * "crop_flip": zero-pad CROP_PADDING (4) pixels per side, take a random H x W crop (each
           of the 9 x 9 offsets equally likely), then flip with probability 1/2 -- the standard
           CIFAR augmentation of He et al. (2016), used for the ResNet20s of paper Section 4.
-          Zero padding (not reflection) is the choice here, as in He et al.
+          Zero padding, as in He et al., is the default; ``crop_padding="reflect"`` mirrors
+          the border instead (a common CIFAR variant: no black frame in the crops).
 
     The arrays are held once in memory as tensors; each batch is gathered from them by index.
 
@@ -155,17 +163,25 @@ def make_train_dataset(
         augment: one of AUGMENTATIONS.
         start_epoch: index of the first epoch, >= 0.
         num_epochs: number of epochs, >= 1, or None for an infinite dataset.
+        crop_padding: one of CROP_PADDINGS, the padding before the random crop ("crop",
+            "crop_flip"); ignored by the other augmentations.
 
     Returns:
         A tf.data.Dataset of (images float32 [B, H, W, C] in [0, 1], labels int32 [B]) with a
         static batch dimension B = batch_size.
 
     Raises:
-        ValueError: bad arrays, batch_size, augment, start_epoch or num_epochs.
+        ValueError: bad arrays, batch_size, augment, crop_padding, start_epoch or num_epochs.
     """
     x, y = validate_arrays(x, y, None, "training arrays")
     if augment not in AUGMENTATIONS:
         raise ValueError(f"augment={augment!r} is not one of {AUGMENTATIONS}")
+    if crop_padding not in CROP_PADDINGS:
+        raise ValueError(f"crop_padding={crop_padding!r} is not one of {CROP_PADDINGS}")
+    if crop_padding == "reflect" and augment in ("crop", "crop_flip") and min(
+            x.shape[1], x.shape[2]) <= CROP_PADDING:
+        raise ValueError(f"crop_padding='reflect' needs images larger than {CROP_PADDING} "
+                         f"pixels per side, got {x.shape[1]}x{x.shape[2]}")
     steps = steps_per_epoch(len(x), batch_size)
     if int(start_epoch) < 0:
         raise ValueError(f"start_epoch must be >= 0, got {start_epoch}")
@@ -192,7 +208,7 @@ def make_train_dataset(
             _epoch_key(base_seed, epoch), 1, alg="philox"
         )
         batch_seed = tf.random.experimental.stateless_fold_in(key, step, alg="philox")
-        images = _augment_batch(tf.gather(x_t, index), batch_seed, augment)
+        images = _augment_batch(tf.gather(x_t, index), batch_seed, augment, crop_padding)
         images = tf.cast(images, tf.float32) / 255.0
         return images, tf.gather(y_t, index)
 
