@@ -77,14 +77,21 @@ class Budget:
     # Localization: the first this many photos with a mapped class (None = all).
     localization_max_images: int | None = None
 
-    def describe(self) -> str:
+    def describe(self, attacks: bool = True) -> str:
+        """The budget in one sentence; ``attacks=False`` leaves out the attack stage's settings."""
         subset = (f"a stratified {self.train_subset:,}-image training subset "
                   f"(seed {cifar_setting()['seed']})"
                   if self.train_subset else "the full training set")
         test = f"a {self.test_subset:,}-image test subset" if self.test_subset \
             else "the full test set"
-        return (f"{self.model}, {subset}, {test}, {self.epochs} epochs, batch "
-                f"{self.batch_size}, lr schedule {self.lr_schedule}; detection with "
+        training = (f"{self.model}, {subset}, {test}, {self.epochs} epochs, batch "
+                    f"{self.batch_size}, lr schedule {self.lr_schedule}; ")
+        analyses = (f"Φ with {self.phi_steps} Adam steps; MIS on "
+                    + (f"{self.mis_max_examples:,} test images" if self.mis_max_examples
+                       else "all test images"))
+        if not attacks:
+            return training + analyses
+        return (training + "detection with "
                 f"{'/'.join(str(n) for n in self.detect_train_per_class)} training and "
                 f"{self.detect_test_per_class} test images per class, {self.detect_repeats} "
                 f"repeats, targeted PGD at ε = {', '.join(radii.eps_label(e) for e in self.pgd_eps)} "
@@ -93,9 +100,7 @@ class Budget:
                 f"{self.pixel_population}); local search on {self.ls_images} images"
                 + (f" (at most {self.ls_max_candidates} candidates per round)"
                    if self.ls_max_candidates else "")
-                + f", {self.ls_rounds} rounds; Φ with {self.phi_steps} Adam steps; MIS on "
-                + (f"{self.mis_max_examples:,} test images" if self.mis_max_examples
-                   else "all test images"))
+                + f", {self.ls_rounds} rounds; " + analyses)
 
 
 def flagfile_budget(name: str, flagfile: str, **analyses) -> Budget:

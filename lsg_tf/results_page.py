@@ -139,11 +139,11 @@ def _setting_text(flagfile: str) -> str:
             f"{s['gate_learning_rate']:g}, seed {s['seed']}")
 
 
-def _introduction(page: _Page, budget, command: str) -> list:
+def _introduction(page: _Page, budget, command: str, attacks: bool = True) -> list:
     lines = ["# LSG vs STD on CIFAR-10: the paper's tables at a "
              f"`{budget.name}` budget", "",
              "Regenerate every number and figure on this page with:", "", "```", command, "```",
-             "", f"**Budget** (identical for every model): {budget.describe()}. Training "
+             "", f"**Budget** (identical for every model): {budget.describe(attacks)}. Training "
              "otherwise follows the paper's section 4 "
              f"(`{budget.flagfile}`): {_setting_text(budget.flagfile)}. Columns:",
              ""]
@@ -464,7 +464,7 @@ def write_page(out_dir: str, budget, variants, stages: dict, command: str,
                 + _table3(page) + attack_tables + _masking(page) + _figures(page)
                 + _wall_time(page.names, stages))
     # The summary comes first but lists the claims the sections checked.
-    lines = _introduction(page, budget, command) + _summary(page) + sections
+    lines = _introduction(page, budget, command, attacks) + _summary(page) + sections
     path = os.path.join(out_dir, PAGE_FILE)
     run_io.write_text(path, "\n".join(lines))
     return path

@@ -222,6 +222,8 @@ def test_without_attacks_the_page_says_so_and_claims_none_of_them(toy_reproducti
     assert "## Table 4" not in page and "## Table 5" not in page
     assert "Not run for this page (`--noattacks`)" in page
     assert "attack_eval/" not in page  # no figure or link to results it does not have
+    budget = next(line for line in page.splitlines() if line.startswith("**Budget**"))
+    assert "PGD" not in budget and "one-pixel" not in budget and "Φ with" in budget
     claims = [claim for claim, _ in _summary_rows(page)]
     assert not [c for c in claims if "detection" in c or "success rate" in c], claims
     assert "test accuracy: LSG ≥ STD (Table 1)" in claims
