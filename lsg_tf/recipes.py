@@ -81,6 +81,11 @@ RECIPES.update({
                                "shortcut": "b"},
     "alt_std_first_reflect_b": {**DEFAULT, **ALGORITHM1, "warmup_epochs": 1, "phase": 0,
                                 "crop_padding": "reflect", "shortcut": "b"},
+    # The joint scheme as lsg_tf.experiments.VARIANTS trains it (no STD epoch first), with
+    # the library recipe and with both of the changes above.
+    "joint_timing": {**DEFAULT, **ALGORITHM1},
+    "joint_timing_reflect_b": {**DEFAULT, **ALGORITHM1, "crop_padding": "reflect",
+                               "shortcut": "b"},
 })
 
 SCHEDULE_FIELDS = ("period", "phase", "warmup_epochs", "lsg_weight")
