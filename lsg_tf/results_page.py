@@ -128,11 +128,13 @@ def _setting_text(flagfile: str) -> str:
     as a sentence."""
     s = cifar_setting(os.path.join(cli_flags.ROOT, flagfile))
     recipe = ", ".join(f"{k} {s[k]}" for k in recipes.DEFAULT if k != "lr_schedule")
+    # Augmentation and architecture settings the flagfile sets beyond the library's recipe.
+    extra = "".join(f", {k} {s[k]}" for k in ("crop_padding", "shortcut") if k in s)
     warmup = s.get("warmup_epochs", 0)
     first = (f" after {warmup} STD epoch{'s' if warmup > 1 else ''} (LSG-joint: none)"
              if warmup else "")
     return (f"{s['optimizer'].upper()} momentum {s['momentum']:g}, lr "
-            f"{s['learning_rate']:g} with the library's recipe ({recipe}), Algorithm 1 with "
+            f"{s['learning_rate']:g} with the library's recipe ({recipe}){extra}, Algorithm 1 with "
             f"the LSG path in epochs ≡ {s['phase']} (mod {s['period']}){first}, "
             f"λ = {s['lsg_weight']:g}, a = {s['sparsity_coefficient']:g}, density target "
             f"{s['density_target']:g}, G by {s['gate_optimizer'].capitalize()} lr "
