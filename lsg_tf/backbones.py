@@ -498,10 +498,11 @@ def _resnet20(shape, conv, shortcut: str = "a") -> keras.Model:
             prefix = f"stage{stage}_block{block}_"
             y = conv(x, filters, 3, stride, prefix, "1")
             y = conv(y, filters, 3, 1, prefix, "2", relu=False)
-            if (stride != 1 or x.shape[-1] != filters) and shortcut == "b":
-                x = conv(x, filters, 1, stride, prefix, "_shortcut", relu=False)
-            elif stride != 1 or x.shape[-1] != filters:
-                x = SubsampleZeroPad(filters, stride, name=f"{prefix}shortcut")(x)
+            if stride != 1 or x.shape[-1] != filters:
+                if shortcut == "b":
+                    x = conv(x, filters, 1, stride, prefix, "_shortcut", relu=False)
+                else:
+                    x = SubsampleZeroPad(filters, stride, name=f"{prefix}shortcut")(x)
             x = keras.layers.Add(name=f"{prefix}add")([x, y])
             x = keras.layers.ReLU(name=f"{prefix}out")(x)
     return keras.Model(inputs, x, name="resnet20")
