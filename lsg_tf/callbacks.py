@@ -13,17 +13,33 @@ import keras
 import numpy as np
 
 from lsg_tf import run_io
+from lsg_tf.schedule import MIXED
 
 
 class TrainingPathSelector(keras.callbacks.Callback):
-    """Selects the model's training path at each epoch start from its Schedule (Alg. 1).
+    """Selects the model's training path from its Schedule (Alg. 1): at each epoch start,
+    and before each step when the schedule alternates per step.
 
     ``LSGModel.fit`` adds it automatically; epochs resumed with ``initial_epoch``
-    get the same path they would have had in an uninterrupted run.
+    get the same path they would have had in an uninterrupted run (the step clock is the
+    optimizer's step counter, which a checkpoint restores).
     """
 
+    def __init__(self):
+        super().__init__()
+        self._epoch = 0
+
     def on_epoch_begin(self, epoch, logs=None):
-        self.model.set_training_path(self.model.schedule.path_for_epoch(epoch))
+        self._epoch = epoch
+        path = self.model.schedule.path_for_epoch(epoch)
+        if path != MIXED:
+            self.model.set_training_path(path)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        schedule = self.model.schedule
+        if schedule.path_for_epoch(self._epoch) == MIXED:
+            step = int(self.model.optimizer.iterations.numpy())
+            self.model.set_training_path(schedule.path_for_step(self._epoch, step))
 
 
 def namespaced(logs: dict) -> dict:
@@ -64,7 +80,8 @@ class RunRecorder(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self._epoch_start
         self.wall_time += seconds
-        row = {"epoch": epoch, "path": self.model.training_path, "epoch_seconds": seconds}
+        row = {"epoch": epoch, "path": self.model.schedule.path_for_epoch(epoch),
+               "epoch_seconds": seconds}
         row.update(namespaced(logs or {}))
         for key, value in row.items():
             self.history.setdefault(key, []).append(value)

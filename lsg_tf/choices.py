@@ -6,6 +6,7 @@ data, distribute) check their arguments against the same tuples.
 """
 
 SCHEMES = ("alternate", "joint", "std")  # Algorithm 1, footnote 1, the baseline
+PERIOD_UNITS = ("epoch", "step")  # what the alternating scheme's period counts
 OPTIMIZERS = ("sgd", "adam", "adamw")
 GATE_OPTIMIZERS = ("same", "sgd", "adam")  # "same": G shares the network optimizer
 LR_SCHEDULES = ("constant", "step", "cosine", "onecycle")

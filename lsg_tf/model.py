@@ -373,6 +373,7 @@ class LSGModel(keras.Model):
                 "period": self.schedule.period,
                 "phase": self.schedule.phase,
                 "warmup_epochs": self.schedule.warmup_epochs,
+                "unit": self.schedule.unit,
             },
             "lsg_weight": self.lsg_weight,
             "sparsity_coefficient": self.sparsity_coefficient,

@@ -262,10 +262,16 @@ def train_runs(budget: Budget, variants, runs_dir: str, source: DataSource,
     return run_dirs
 
 
+# Settings added after runs were first keyed, at the value those runs trained with: left out
+# of the key at that value, so finished runs keep their keys.
+_KEY_NEUTRAL = {"period_unit": "epoch"}
+
+
 def _run_key(config) -> dict:
     """The settings that define a trained run (not where its data or output lives)."""
     skip = {"output_dir", "data_dir", "cache_dir", "verbose", "export_dir", "export_name"}
-    return {k: v for k, v in dataclasses.asdict(config).items() if k not in skip}
+    return {k: v for k, v in dataclasses.asdict(config).items()
+            if k not in skip and _KEY_NEUTRAL.get(k, object()) != v}
 
 
 def _runs_key(budget: Budget, run_dirs: dict) -> str:

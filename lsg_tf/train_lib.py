@@ -66,6 +66,7 @@ class TrainConfig:
     period: int = 3
     phase: int = 1
     warmup_epochs: int = 0
+    period_unit: str = "epoch"
     lsg_weight: float = 1.0
     sparsity_form: str = "abs"
     sparsity_coefficient: float = 0.01
@@ -121,10 +122,11 @@ class TrainConfig:
         if self.validation_size is not None and self.validation_size < 1:
             raise ValueError(f"validation_size must be >= 1, got {self.validation_size!r}")
         gate_lib.check_sparsity_form(self.sparsity_form)
-        self.schedule()  # validates scheme, period, phase, warm-up
+        self.schedule()  # validates scheme, period, phase, warm-up, unit
 
     def schedule(self) -> Schedule:
-        return Schedule(self.scheme, self.period, self.phase, self.warmup_epochs)
+        return Schedule(self.scheme, self.period, self.phase, self.warmup_epochs,
+                        unit=self.period_unit)
 
 
 def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,

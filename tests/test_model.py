@@ -66,6 +66,21 @@ def test_gate_frozen_in_std_epochs_even_with_momentum(name, separate_gate_optimi
     assert not np.array_equal(gates[8], gates[7]), "the LSG epoch did not update G"
 
 
+def test_step_unit_takes_turns_within_each_epoch(toy_data):
+    x, y = toy_data
+    # 4 steps per epoch; epoch 0 STD only, then the LSG path on steps with step % 3 == 1.
+    model = _model(Schedule("alternate", period=3, phase=1, warmup_epochs=1, unit="step"))
+    model.compile(optimizer=OPTIMIZERS["sgd_momentum"](), gate_optimizer=OPTIMIZERS["adam"]())
+    trace = _GateTrace()
+    model.fit(x, y, batch_size=16, epochs=3, verbose=0, shuffle=False, callbacks=[trace])
+    paths = [p for p, _ in trace.steps]
+    expected = ["std"] * 4 + ["lsg" if step % 3 == 1 else "std" for step in range(4, 12)]
+    assert paths == expected
+    gates = [np.ones_like(trace.steps[0][1])] + [g for _, g in trace.steps]
+    for step, path in enumerate(paths):  # G moves on exactly the LSG steps
+        assert np.array_equal(gates[step + 1], gates[step]) == (path == "std"), step
+
+
 def _identity_model(gate, kernel, bias, **kwargs):
     inputs = keras.Input((1, 1, gate.shape[1]))
     model = LSGModel(keras.Model(inputs, inputs), gate.shape[0], **kwargs)

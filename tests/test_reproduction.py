@@ -168,6 +168,17 @@ def test_changed_budget_reruns_analyses_not_training(toy_reproduction, tmp_path)
     assert not log.done("report", key, output=str(tmp_path / "missing.json"))
 
 
+def test_run_key_leaves_out_later_settings_at_their_earlier_value(tmp_path):
+    from lsg_tf.train_lib import TrainConfig
+
+    config = TrainConfig(output_dir=str(tmp_path / "a"))
+    key = reproduce_lib._run_key(config)
+    assert "period_unit" not in key and key["scheme"] == "alternate"
+    assert "output_dir" not in key
+    steps = reproduce_lib._run_key(dataclasses.replace(config, period_unit="step"))
+    assert steps == {**key, "period_unit": "step"}
+
+
 def test_two_stage_logs_on_one_folder_keep_each_others_records(tmp_path):
     first, second = reproduce_lib.StageLog(str(tmp_path)), reproduce_lib.StageLog(str(tmp_path))
     first.record("train/std", "a", 1.0)

@@ -124,6 +124,7 @@ def test_cli_rejects_bad_flags():
     ({"batch_norm": "sync"}, "batch_norm must be one of"),
     ({"crop_padding": "edge"}, r"crop_padding must be one of \('zeros', 'reflect'\)"),
     ({"shortcut": "c"}, r"shortcut must be one of \('a', 'b'\)"),
+    ({"period_unit": "batch"}, r"unit must be one of \('epoch', 'step'\)"),
 ])
 def test_config_rejects_bad_values(tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
