@@ -98,6 +98,14 @@ RECIPES.update({
                             "period_unit": "step", "crop_padding": "reflect", "shortcut": "b"},
 })
 
+# A diagnostic, not a recipe: STD given only the STD-path share of the alternating scheme's
+# training (11 of 15 epochs, the cosine over those 11), to tell how much of LSG-alternate's
+# cost is the steps it hands to the LSG path.
+RECIPES.update({
+    "std_11_epochs_reflect_b": {**DEFAULT, "epochs": 11, "crop_padding": "reflect",
+                                "shortcut": "b"},
+})
+
 SCHEDULE_FIELDS = ("period", "phase", "warmup_epochs", "lsg_weight", "period_unit")
 """Fields that change only the LSG schemes: a plain STD run ignores them."""
 
