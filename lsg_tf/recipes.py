@@ -75,10 +75,12 @@ RECIPES.update({
     # The remaining differences from the reference PyTorch recipe, on cifar_cpu.flags' timing:
     # reflect padding before the random crop (no black frame in the crops) and option-B
     # shortcuts (a 1x1 convolution and BN where the shape changes), alone and together.
+    # Each of the two alone sets the other's earlier value too, so a flagfile's own cannot
+    # leak in.
     "alt_std_first_reflect": {**DEFAULT, **ALGORITHM1, "warmup_epochs": 1, "phase": 0,
-                              "crop_padding": "reflect"},
+                              "crop_padding": "reflect", "shortcut": "a"},
     "alt_std_first_option_b": {**DEFAULT, **ALGORITHM1, "warmup_epochs": 1, "phase": 0,
-                               "shortcut": "b"},
+                               "crop_padding": "zeros", "shortcut": "b"},
     "alt_std_first_reflect_b": {**DEFAULT, **ALGORITHM1, "warmup_epochs": 1, "phase": 0,
                                 "crop_padding": "reflect", "shortcut": "b"},
     # The joint scheme as lsg_tf.experiments.VARIANTS trains it (no STD epoch first), with
