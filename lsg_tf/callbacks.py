@@ -27,19 +27,19 @@ class TrainingPathSelector(keras.callbacks.Callback):
 
     def __init__(self):
         super().__init__()
-        self._epoch = 0
+        self._mixed_epoch = None  # the current epoch, while its steps take turns
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
         path = self.model.schedule.path_for_epoch(epoch)
+        self._mixed_epoch = epoch if path == MIXED else None
         if path != MIXED:
             self.model.set_training_path(path)
 
     def on_train_batch_begin(self, batch, logs=None):
-        schedule = self.model.schedule
-        if schedule.path_for_epoch(self._epoch) == MIXED:
+        if self._mixed_epoch is not None:
             step = int(self.model.optimizer.iterations.numpy())
-            self.model.set_training_path(schedule.path_for_step(self._epoch, step))
+            self.model.set_training_path(
+                self.model.schedule.path_for_step(self._mixed_epoch, step))
 
 
 def namespaced(logs: dict) -> dict:

@@ -85,8 +85,10 @@ _SHORTCUT = flags.DEFINE_enum(
 # LSG (paper section 3, Algorithm 1).
 _SCHEME = flags.DEFINE_enum("scheme", "alternate", list(choices.SCHEMES),
                             "alternate (Algorithm 1), joint (footnote 1), std (baseline).")
-_PERIOD = flags.DEFINE_integer("period", 3, "Alternating cycle length (in --period_unit).", lower_bound=1)
-_PHASE = flags.DEFINE_integer("phase", 1, "Epoch (or step) of each cycle that trains the LSG path.",
+_PERIOD = flags.DEFINE_integer("period", 3, "Alternating cycle length (in --period_unit).",
+                               lower_bound=1)
+_PHASE = flags.DEFINE_integer("phase", 1,
+                              "Epoch (or step) of each cycle that trains the LSG path.",
                               lower_bound=0)
 _PERIOD_UNIT = flags.DEFINE_enum(
     "period_unit", "epoch", list(choices.PERIOD_UNITS),

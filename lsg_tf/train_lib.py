@@ -119,6 +119,7 @@ class TrainConfig:
         _check_choice("batch_norm", self.batch_norm, choices.BATCH_NORMS)
         _check_choice("crop_padding", self.crop_padding, choices.CROP_PADDINGS)
         _check_choice("shortcut", self.shortcut, choices.SHORTCUTS)
+        _check_choice("period_unit", self.period_unit, choices.PERIOD_UNITS)
         if self.validation_size is not None and self.validation_size < 1:
             raise ValueError(f"validation_size must be >= 1, got {self.validation_size!r}")
         gate_lib.check_sparsity_form(self.sparsity_form)
