@@ -8,16 +8,16 @@ import numpy as np
 def resnet20_model(schedule, num_classes: int = 10, image_shape=(32, 32, 3),
                    jit_compile: bool = False, steps_per_execution: int = 1,
                    mean=None, std=None, batch_norm: str = "keras"):
-    """A ResNet20 :class:`~lsg_tf.model.LSGModel` compiled as ``lsg_tf.train_lib`` does
+    """A ResNet20 :class:`~lsg_tf.core.model.LSGModel` compiled as ``lsg_tf.training.train_lib`` does
     (SGD momentum 0.9, lr 0.1, weight decay 1e-4; G by Adam lr 0.01).
 
     ``mean``/``std``: per-channel input statistics in [0, 1] (normalised inside the model);
-    ``batch_norm``: the backbone's BatchNorm layer (``lsg_tf.choices.BATCH_NORMS``).
+    ``batch_norm``: the backbone's BatchNorm layer (``lsg_tf.core.choices.BATCH_NORMS``).
     """
     import keras
 
-    from lsg_tf import backbones
-    from lsg_tf.model import LSGModel
+    from lsg_tf.core import backbones
+    from lsg_tf.core.model import LSGModel
 
     keras.utils.set_random_seed(0)
     backbone = backbones.build_backbone("resnet20", image_shape, weight_decay=1e-4, seed=0,

@@ -57,12 +57,12 @@ def main(argv=None) -> int:
     if args.data_dir and not os.path.isdir(args.data_dir):
         parser.error(f"--data_dir={args.data_dir!r} is not a folder")
     common.set_threads(args.threads)
-    from lsg_tf.console import quiet_logs
+    from lsg_tf.cli.console import quiet_logs
 
     quiet_logs()
-    from lsg_tf import data
-    from lsg_tf.schedule import Schedule
     from bench import _model
+    from lsg_tf import data
+    from lsg_tf.core.schedule import Schedule
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = args.data_dir or write_jpeg_tree(os.path.join(tmp, "tree"),

@@ -33,11 +33,11 @@ def main(argv=None) -> int:
     if args.smoke:
         args.steps, args.batch_size, args.repeats = 2, 8, 1
     common.set_threads(args.threads)
-    from lsg_tf.console import quiet_logs
+    from lsg_tf.cli.console import quiet_logs
 
     quiet_logs()
-    from lsg_tf.schedule import Schedule
     from bench import _model
+    from lsg_tf.core.schedule import Schedule
 
     model = _model.resnet20_model(Schedule("alternate", period=3, phase=1),
                                   jit_compile=args.jit_compile)

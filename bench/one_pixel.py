@@ -77,16 +77,16 @@ def main(argv=None) -> int:
     if args.images < args.rounds or args.rounds < 1:
         parser.error(f"--images ({args.images}) must be >= --rounds ({args.rounds}) >= 1")
     common.set_threads(args.threads)
-    from lsg_tf.console import quiet_logs
+    from lsg_tf.cli.console import quiet_logs
 
     quiet_logs()
     import numpy as np
     from art.attacks.evasion import PixelAttack
 
     from bench import _model
+    from lsg_tf.core.schedule import Schedule
+    from lsg_tf.reporting.stats import newcombe_difference, wilson_interval
     from lsg_tf.robustness import art_wrapper, batched_pixel, pixel
-    from lsg_tf.schedule import Schedule
-    from lsg_tf.stats import newcombe_difference, wilson_interval
 
     x_train, y_train, x_test, y_test, source = load_images(128 * args.train_steps, args.seed)
     model = _model.resnet20_model(Schedule("std"), 10, (28, 28, 1))

@@ -3,7 +3,7 @@ r"""Φ evaluation time ÷ one inference pass over the same images (goal ≤ 1.5)
   python bench/phi_cost.py [--images 10000 --phi_steps 500 --repeats 5] [--smoke]
 
 Φ (section 3.2) is evaluated as the report does: one pooled-feature pass over the images
-(:func:`lsg_tf.features.pooled_features_and_logits`), then ``--phi_steps`` Adam steps on the
+(:func:`lsg_tf.core.features.pooled_features_and_logits`), then ``--phi_steps`` Adam steps on the
 cached features (:func:`lsg_tf.analysis.phi.filter_ambiguity`). The inference pass is the
 same pooled-feature pass alone. Trained or not does not change the cost; a ResNet20
 LSGModel with random weights is used.
@@ -34,13 +34,13 @@ def main(argv=None) -> int:
     if args.smoke:
         args.images, args.phi_steps, args.repeats = 64, 5, 1
     common.set_threads(args.threads)
-    from lsg_tf.console import quiet_logs
+    from lsg_tf.cli.console import quiet_logs
 
     quiet_logs()
-    from lsg_tf import features
-    from lsg_tf.analysis import head, phi
-    from lsg_tf.schedule import Schedule
     from bench import _model
+    from lsg_tf.analysis import head, phi
+    from lsg_tf.core import features
+    from lsg_tf.core.schedule import Schedule
 
     model = _model.resnet20_model(Schedule("std"))
     images, labels = _model.random_images(args.images)

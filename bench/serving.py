@@ -3,7 +3,7 @@ r"""Exported SavedModel through TensorFlow's C API vs the Keras model (goal: C A
   python bench/serving.py [--calls 50 --batch_calls 10 --repeats 5 --warmup 1] [--smoke]
 
 A ResNet20 LSGModel (random weights: they do not change the cost) is exported with
-:func:`lsg_tf.export_lib.export_saved_model` into a temporary folder. The C API side runs
+:func:`lsg_tf.serving.export_lib.export_saved_model` into a temporary folder. The C API side runs
 its ``serving_default`` signature with ``tools/capi_runner.py`` (``TF_LoadSessionFromSavedModel``
 + ``TF_SessionRun``, the C++ loader behind TF Serving) in a subprocess, one process per
 round; the Keras side calls ``model.predict`` in this process. Both get the same seeded
@@ -36,7 +36,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import common  # noqa: E402
-from lsg_tf.cli_args import positive_int  # noqa: E402
+from lsg_tf.cli.args import positive_int  # noqa: E402
 from lsg_tf.serving.signature import INPUT_DTYPE, INPUT_NAME, SERVING_SIGNATURE  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -150,15 +150,15 @@ def main(argv=None) -> int:
         parser.error(f"--warmup must be >= 0, got {args.warmup}")
     if args.smoke:
         args.calls, args.batch_calls, args.repeats, args.warmup = 5, 2, 1, 0
-    from lsg_tf.console import quiet_logs
+    from lsg_tf.cli.console import quiet_logs
 
     quiet_logs()  # before TensorFlow is imported (set_threads imports it)
     common.set_threads(args.threads)
     import numpy as np
 
     from bench import _model
-    from lsg_tf import export_lib
-    from lsg_tf.schedule import Schedule
+    from lsg_tf.core.schedule import Schedule
+    from lsg_tf.serving import export_lib
 
     model = _model.resnet20_model(Schedule("std"))
     images, _ = _model.random_images(args.batch, seed=0)  # uint8 [batch, 32, 32, 3]

@@ -95,12 +95,12 @@ def tf_conv_calls(batch: int, size: int, cin: int, cout: int, stride: int):
 
 def tf_batch_norm_calls(batch: int, size: int, channels: int, fused: bool = False):
     """(forward, backward) of Keras' BatchNormalization in training mode (separate moment and
-    normalisation ops), or with ``fused`` of :class:`lsg_tf.batch_norm.FusedBatchNormalization`
+    normalisation ops), or with ``fused`` of :class:`lsg_tf.core.batch_norm.FusedBatchNormalization`
     (one FusedBatchNormV3 kernel and its gradient)."""
     import keras
     import tensorflow as tf
 
-    from lsg_tf.batch_norm import FusedBatchNormalization
+    from lsg_tf.core.batch_norm import FusedBatchNormalization
 
     layer_class = FusedBatchNormalization if fused else keras.layers.BatchNormalization
     layer = layer_class(momentum=0.9, epsilon=1e-5)

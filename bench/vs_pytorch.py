@@ -2,7 +2,7 @@
 
 Side A is the library's real training path: ``backbones.build_backbone("resnet20")`` inside an
 ``LSGModel`` with the ``std`` schedule, compiled with SGD (learning rate 0.1, momentum 0.9) and
-weight decay 1e-4 as ``lsg_tf.train_lib.train`` builds it, trained by ``model.fit``. Side B is
+weight decay 1e-4 as ``lsg_tf.training.train_lib.train`` builds it, trained by ``model.fit``. Side B is
 the CIFAR ResNet20 of He et al. (2016, section 4.2; option-A shortcuts) written in PyTorch,
 trained by a plain loop with ``torch.optim.SGD`` and the same hyper-parameters. Both sides run
 on the CPU with the same number of threads, the same batch size and the same random uint8
@@ -61,7 +61,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--steps_per_execution", type=int, default=1,
                         help="Keras train steps per compiled call (a speed lever)")
     parser.add_argument("--batch_norm", choices=("keras", "fused"), default="fused",
-                        help="Keras BatchNorm layer: lsg_tf.batch_norm.FusedBatchNormalization "
+                        help="Keras BatchNorm layer: lsg_tf.core.batch_norm.FusedBatchNormalization "
                              "(fused, lsg_tf.train's default) or keras.layers.BatchNormalization")
     parser.add_argument("--tf_data_autotune", action="store_true",
                         help="Keras input with tf.data autotuning on (the setting before it "
@@ -118,7 +118,7 @@ def build_keras_model(mean=None, std=None, jit_compile: bool = False,
         A compiled ``LSGModel`` (schedule ``std``) on a ResNet20 backbone, 10 classes.
     """
     from bench import _model
-    from lsg_tf.schedule import Schedule
+    from lsg_tf.core.schedule import Schedule
 
     return _model.resnet20_model(Schedule("std"), NUM_CLASSES, IMAGE_SHAPE,
                                  jit_compile=jit_compile,

@@ -2,11 +2,11 @@
 
 ``import lsg_tf`` is light (no TensorFlow): the public names below are imported on first use.
 
-* :class:`LSGModel` (``lsg_tf.model``): the CNN with a gate, trained by Algorithm 1.
-* :class:`GateConstraint` (``lsg_tf.gate``): the gate's projection (column max = 1, [0, 1]).
-* :class:`Schedule` (``lsg_tf.schedule``): which path trains in which epoch.
+* :class:`LSGModel` (``lsg_tf.core.model``): the CNN with a gate, trained by Algorithm 1.
+* :class:`GateConstraint` (``lsg_tf.core.gate``): the gate's projection (column max = 1, [0, 1]).
+* :class:`Schedule` (``lsg_tf.core.schedule``): which path trains in which epoch.
 * :func:`load_model`: loads a ``.keras`` file written by lsg_tf.
-* :func:`export_saved_model` (``lsg_tf.export_lib``): the STD path for TF Serving.
+* :func:`export_saved_model` (``lsg_tf.serving.export_lib``): the STD path for TF Serving.
 """
 
 import importlib
@@ -14,10 +14,10 @@ import importlib
 __all__ = ["LSGModel", "GateConstraint", "Schedule", "load_model", "export_saved_model"]
 
 _LAZY = {
-    "LSGModel": "lsg_tf.model",
-    "GateConstraint": "lsg_tf.gate",
-    "Schedule": "lsg_tf.schedule",
-    "export_saved_model": "lsg_tf.export_lib",
+    "LSGModel": "lsg_tf.core.model",
+    "GateConstraint": "lsg_tf.core.gate",
+    "Schedule": "lsg_tf.core.schedule",
+    "export_saved_model": "lsg_tf.serving.export_lib",
 }
 
 
@@ -33,13 +33,13 @@ def __dir__():
 
 def load_model(path: str):
     """Loads a ``.keras`` file written by lsg_tf (registers its custom classes first)."""
+    import zipfile
+
     import keras
 
-    import lsg_tf.backbones  # noqa: F401  (SubsampleZeroPad)
-    import lsg_tf.lr_schedules  # noqa: F401  (LinearWarmup, OneCycle)
-    import lsg_tf.model  # noqa: F401  (LSGModel, GateConstraint)
-
-    import zipfile
+    import lsg_tf.core.backbones  # noqa: F401  (SubsampleZeroPad)
+    import lsg_tf.core.lr_schedules  # noqa: F401  (LinearWarmup, OneCycle)
+    import lsg_tf.core.model  # noqa: F401  (LSGModel, GateConstraint)
 
     if not zipfile.is_zipfile(path):
         import os

@@ -20,10 +20,11 @@ _EXPORT_DIR = flags.DEFINE_string("export_dir", "exported", "TF Serving base fol
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from lsg_tf.console import quiet_logs
+    from lsg_tf.cli.console import quiet_logs
 
     quiet_logs()
-    from lsg_tf import export_lib, load_model, run_io
+    from lsg_tf import load_model, run_io
+    from lsg_tf.serving import export_lib
 
     run = run_io.read_run(_RUN_DIR.value)
     model_name = _MODEL_NAME.value or run.name

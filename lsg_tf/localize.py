@@ -17,7 +17,7 @@ import sys
 
 from absl import app, flags
 
-from lsg_tf import cli_flags
+from lsg_tf.reproduction import commands
 
 _RUN = flags.DEFINE_multi_string("run", None, "A finished run folder; repeat for each run.")
 _VOC_DIR = flags.DEFINE_string("voc_dir", None, "VOC-layout folder with segmentation masks.")
@@ -54,7 +54,7 @@ def _parse_variants(values):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from lsg_tf.console import quiet_logs
+    from lsg_tf.cli.console import quiet_logs
 
     quiet_logs()
     variants = _parse_variants(_VARIANTS.value)
@@ -65,8 +65,8 @@ def main(argv):
     from lsg_tf.analysis.localization_report import MARKDOWN_FILE, localization_report
 
     class_map = loc.parse_class_map(_CLASS_MAP.value) if _CLASS_MAP.value else None
-    command = cli_flags.typed_command("lsg_tf.localize", sys.argv,
-                                      dropped=cli_flags.DROPPED + ("--note",))
+    command = commands.typed_command("lsg_tf.localize", sys.argv,
+                                      dropped=commands.DROPPED + ("--note",))
     localization_report(_RUN.value, names, _VOC_DIR.value, _OUT.value, command,
                         class_map=class_map, variants=variants, max_images=_MAX_IMAGES.value,
                         batch_size=_BATCH_SIZE.value, notes=_NOTE.value or ())

@@ -14,7 +14,7 @@ import sys
 
 from absl import app, flags
 
-from lsg_tf import cli_flags
+from lsg_tf.reproduction import commands
 
 _RUN = flags.DEFINE_multi_string("run", None, "A finished run folder; repeat for each run.")
 _OUT = flags.DEFINE_string("out", None, "Folder for report.md, report.json and the figures.")
@@ -60,7 +60,7 @@ def _parse_class_sets(values):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from lsg_tf.console import quiet_logs
+    from lsg_tf.cli.console import quiet_logs
 
     quiet_logs()
     class_sets = _parse_class_sets(_MASK_CLASSES.value)
@@ -76,7 +76,7 @@ def main(argv):
         _RUN.value, names=_NAMES.value, options=options, test_subset=_TEST_SUBSET.value,
         data_dir=_DATA_DIR.value, cache_dir=_CACHE_DIR.value)
     paths = report_lib.write_report(report, _OUT.value,
-                                    cli_flags.typed_command("lsg_tf.report", sys.argv))
+                                    commands.typed_command("lsg_tf.report", sys.argv))
     for run in report.runs:
         t = run.table1
         print(f"{run.name:>12}: accuracy {t.accuracy:.4f}  CE {t.cross_entropy:.4f}  "

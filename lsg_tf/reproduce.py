@@ -20,7 +20,7 @@ import sys
 
 from absl import app, flags
 
-from lsg_tf import cli_flags
+from lsg_tf.reproduction import commands
 
 _OUT = flags.DEFINE_string("out", "docs/results", "Folder of the results page and its files.")
 _BUDGET = flags.DEFINE_enum("budget", "cpu", ["cpu", "paper"],
@@ -56,8 +56,8 @@ _VARIANTS = flags.DEFINE_list("variants", None,
 
 def display_command(argv) -> str:
     """The command as typed, with data folders as DATA/<name> and no absolute paths."""
-    return cli_flags.typed_command("lsg_tf.reproduce", argv,
-                                   dropped=cli_flags.DROPPED + ("--stages",))
+    return commands.typed_command("lsg_tf.reproduce", argv,
+                                   dropped=commands.DROPPED + ("--stages",))
 
 
 def main(argv):
@@ -66,10 +66,10 @@ def main(argv):
     for name, value in (("data_dir", _DATA_DIR.value), ("voc_dir", _VOC_DIR.value)):
         if value and not os.path.isdir(value):
             raise app.UsageError(f"--{name}={value!r} is not a folder")
-    from lsg_tf.console import quiet_logs
+    from lsg_tf.cli.console import quiet_logs
 
     quiet_logs()
-    from lsg_tf import reproduce_lib
+    from lsg_tf.reproduction import reproduce_lib
 
     budget = reproduce_lib.BUDGETS[_BUDGET.value]
     runs_dir = _RUNS_DIR.value or os.path.join("runs", f"reproduce-{budget.name}")

@@ -1,6 +1,6 @@
 """Runs one test file with pytest, for the py_test targets of tests/BUILD (tools/bazel/pytest.bzl).
 
-    python tests/pytest_runner.py tests/test_gate.py [more pytest arguments]
+    python tests/pytest_runner.py tests/core/test_gate.py [more pytest arguments]
 
 Selects the same tests as `make test` (`-m "not slow"`; a later `-m` given with Bazel's
 `--test_arg` wins), keeps pytest's temporary folders in the test's private TEST_TMPDIR, writes

@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from absl import app, flags  # noqa: E402
 
-from lsg_tf import cli_flags  # noqa: E402
+from lsg_tf.reproduction import commands  # noqa: E402
 from lsg_tf.robustness.radii import EPS_SWEEP, eps_label, parse_eps  # noqa: E402
 
 ATTACKS = ("pgd", "pixel", "local_search")
@@ -127,7 +127,7 @@ def config_from_flags():
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from lsg_tf.console import print_line, quiet_logs
+    from lsg_tf.cli.console import print_line, quiet_logs
 
     quiet_logs()
     if not _RUN.value:
@@ -140,7 +140,7 @@ def main(argv):
     logging.getLogger("art").setLevel(logging.WARNING)  # ART logs every batch at INFO
     results = evaluate.evaluate_runs(_RUN.value, config, progress=_PROGRESS.value,
                                      log=None if _PROGRESS.value else print_line)
-    command = cli_flags.typed_command("tools.attack_eval", sys.argv)
+    command = commands.typed_command("tools.attack_eval", sys.argv)
     paths = attack_report.write_report(results, _OUT.value, command=command)
     print(attack_report.markdown(results, command))
     print("wrote " + ", ".join(paths.values()))

@@ -3,7 +3,7 @@ r"""Runs a SavedModel signature through TensorFlow's C API, as TF Serving's load
     python tools/capi_runner.py SAVED_MODEL_DIR SPEC.json OUT.npz [--repeat N] [--threads N]
 
 SPEC.json, for the ``serving_default`` signature of an lsg_tf export
-(``lsg_tf.export_lib.export_saved_model``)::
+(``lsg_tf.serving.export_lib.export_saved_model``)::
 
     {"inputs":  {"serving_default_images:0": "x.npy"},
      "outputs": {"classes": "StatefulPartitionedCall_1:0",
@@ -24,7 +24,7 @@ TF Serving) and run with ``TF_SessionRun``. This script never imports the
 ``tensorflow`` Python package: it only loads the shared libraries shipped in the
 installed wheel (``libtensorflow_framework.so.2`` with RTLD_GLOBAL, then
 ``libtensorflow_cc.so.2``) with ctypes. From the repository it imports only
-``lsg_tf.cli_args`` (standard library); run as a script it puts the repository root on
+``lsg_tf.cli.args`` (standard library); run as a script it puts the repository root on
 ``sys.path`` itself.
 
 ``--repeat N`` (default 1) runs ``TF_SessionRun`` N times on the same input tensors;
@@ -54,7 +54,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lsg_tf.cli_args import positive_int  # noqa: E402  (standard library only)
+from lsg_tf.cli.args import positive_int  # noqa: E402  (standard library only)
 
 _FRAMEWORK_LIB = "libtensorflow_framework.so.2"
 _CC_LIB = "libtensorflow_cc.so.2"

@@ -15,9 +15,9 @@ import sys
 
 from absl import app, flags
 
-from lsg_tf import train as train_cli  # noqa: F401  (defines the training flags)
-from lsg_tf import cli_flags
-from lsg_tf.experiments import VARIANTS, seed_run_name
+from lsg_tf.cli.train_flags import config_from_flags  # defines the training flags
+from lsg_tf.reproduction import commands
+from lsg_tf.reproduction.experiments import VARIANTS, seed_run_name
 
 _OUT = flags.DEFINE_string("out", None, "Folder for the table (and the runs).")
 _RUNS_DIR = flags.DEFINE_string("runs_dir", None, "Folder for the runs; default --out.")
@@ -42,12 +42,14 @@ def main(argv):
         seeds = [int(s) for s in _SEEDS.value]
     except ValueError:
         raise app.UsageError(f"--seeds must be integers, got {_SEEDS.value}") from None
-    from lsg_tf.console import quiet_logs
+    from lsg_tf.cli.console import quiet_logs
 
     quiet_logs()
-    from lsg_tf import run_io, scheme_table, train_lib
+    from lsg_tf import run_io
+    from lsg_tf.reproduction import scheme_table
+    from lsg_tf.training import train_lib
 
-    base = train_cli.config_from_flags()
+    base = config_from_flags()
     if base.test_subset == 0:
         base = dataclasses.replace(base, test_subset=None)
     runs_dir = _RUNS_DIR.value or _OUT.value
@@ -66,7 +68,7 @@ def main(argv):
     seeds = [s for s in seeds if all((n, s) in results for n in _VARIANTS.value)]
     if not seeds:
         raise app.UsageError("no seed has finished runs of every variant yet")
-    command = cli_flags.typed_command("tools.compare_schemes", sys.argv)
+    command = commands.typed_command("tools.compare_schemes", sys.argv)
     correct = None
     if _BOOTSTRAP.value:
         if "std" not in _VARIANTS.value:

@@ -6,7 +6,7 @@ r"""Which recipe change moves STD, and which moves LSG − STD: an ablation on v
 
 Every run holds ``--validation_size`` images out of the training subset and is scored on
 them (the test set is never read). Recipes are the library's recipe presets
-(:data:`lsg_tf.recipes.RECIPES`): the old recipe, the new one, and the new one with each of
+(:data:`lsg_tf.training.recipes.RECIPES`): the old recipe, the new one, and the new one with each of
 its changes undone. Every other flag of ``lsg_tf.train`` is shared by all runs; each run
 resumes if interrupted, so rerunning the command only trains what is missing.
 """
@@ -17,9 +17,9 @@ import sys
 
 from absl import app, flags
 
-from lsg_tf import cli_flags
-from lsg_tf import train as train_cli  # noqa: F401  (defines the training flags)
-from lsg_tf.recipes import ABLATIONS, RECIPES
+from lsg_tf.cli.train_flags import config_from_flags  # defines the training flags
+from lsg_tf.reproduction import commands
+from lsg_tf.training.recipes import ABLATIONS, RECIPES
 
 _OUT = flags.DEFINE_string("out", None, "Folder for the table (and the runs).")
 _RUNS_DIR = flags.DEFINE_string("runs_dir", None, "Folder for the runs; default --out.")
@@ -38,12 +38,14 @@ CURVES = "curves.png"  # held-out accuracy after each epoch, first seed
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from lsg_tf.console import quiet_logs
+    from lsg_tf.cli.console import quiet_logs
 
     quiet_logs()
-    from lsg_tf import plots, recipes, run_io, train_lib
+    from lsg_tf import run_io
+    from lsg_tf.core import plots
+    from lsg_tf.training import recipes, train_lib
 
-    base = train_cli.config_from_flags()
+    base = config_from_flags()
     if not base.validation_size:
         raise app.UsageError("--validation_size is required: recipes are chosen on validation data")
     unknown = [r for r in _RECIPES.value if r not in RECIPES]
@@ -72,7 +74,7 @@ def main(argv):
                 print(f"{recipe} {scheme} seed {seed}: validation accuracy "
                       f"{metrics['validation/accuracy']:.4f}, density {metrics['gate_density']:.3f}",
                       flush=True)
-    command = cli_flags.typed_command("tools.recipe_ablation", sys.argv)
+    command = commands.typed_command("tools.recipe_ablation", sys.argv)
     text = recipes.ablation_markdown(results, _RECIPES.value, _SCHEMES.value, seeds, command)
     seed = seeds[0]
     histories = {}  # one line per trained run: recipes that share an STD run draw it once

@@ -31,9 +31,9 @@ from lsg_tf.analysis import head
 def last_conv_filters(model) -> np.ndarray:
     """The last backbone convolution's kernel as ``[K, kh*kw*C_in]`` float32 (one row per filter).
 
-    Uses :func:`lsg_tf.features.conv_layers`.
+    Uses :func:`lsg_tf.core.features.conv_layers`.
     """
-    from lsg_tf import features
+    from lsg_tf.core import features
 
     kernel = np.asarray(features.conv_layers(model)[-1].get_weights()[0], dtype=np.float32)
     return kernel.reshape(-1, kernel.shape[-1]).T

@@ -1,7 +1,7 @@
 """Figures of the analyses (paper Figs. 4-8 and 10). matplotlib is imported inside each function.
 
 Every function takes plain arrays keyed by run name and returns a matplotlib figure; save it
-with :func:`lsg_tf.plots.save_figure` (atomic PNG).
+with :func:`lsg_tf.core.plots.save_figure` (atomic PNG).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from lsg_tf import plots
+from lsg_tf.core import plots
 
 
 def _grid(plt, rows, cols, cell_width, cell_height):
@@ -31,7 +31,7 @@ def _class_ticks(ax, class_names, axis="both"):
 
 def gate_heatmaps(gates: Mapping[str, np.ndarray], class_names: Sequence[str]):
     """Fig. 4: one gate heatmap (classes x filters, values in [0, 1]) per run."""
-    from lsg_tf.gate import density
+    from lsg_tf.core.gate import density
 
     plt = plots.pyplot()
     num_classes, num_filters = next(iter(gates.values())).shape

@@ -1,6 +1,6 @@
 """How many filters each class monopolises (paper section 4.3, "Constraint Tightening").
 
-After tightening G with threshold h (:func:`lsg_tf.gate.tighten_gate`), a filter is specific
+After tightening G with threshold h (:func:`lsg_tf.core.gate.tighten_gate`), a filter is specific
 to class c when c is the only class with ``G[c, k] >= h``; every other filter is shared. The
 paper found each CIFAR-10 class monopolising about 10 % of ResNet20's 64 filters (6), which
 motivated the fixed gate of appendix C (6 per class, 4 shared).
@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 
-from lsg_tf import gate as gate_lib
+from lsg_tf.core import gate as gate_lib
 
 
 @dataclasses.dataclass

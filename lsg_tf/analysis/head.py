@@ -12,7 +12,7 @@ import numpy as np
 
 
 def classifier_weights(model) -> tuple[np.ndarray, np.ndarray]:
-    """The classifier of an :class:`~lsg_tf.model.LSGModel`.
+    """The classifier of an :class:`~lsg_tf.core.model.LSGModel`.
 
     Returns:
         ``(kernel [K, C], bias [C])`` float32 numpy arrays.

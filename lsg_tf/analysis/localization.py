@@ -37,7 +37,7 @@ import math
 
 import numpy as np
 
-from lsg_tf import features
+from lsg_tf.core import features
 
 # The VOC-layout reader, re-exported: callers use ``loc.read_voc_folder`` and ``loc.VocData``.
 from lsg_tf.data.voc import (  # noqa: F401
@@ -154,7 +154,7 @@ def feature_maps(model, images, batch_size: int = 64, progress: str | None = Non
     """Last conv feature maps of images of any size.
 
     Args:
-        model: an :class:`~lsg_tf.model.LSGModel`.
+        model: an :class:`~lsg_tf.core.model.LSGModel`.
         images: uint8 arrays ``[H_i, W_i, 1 or 3]``.
         batch_size: images per forward pass.
         progress: tqdm description (None: no bar).
@@ -488,7 +488,7 @@ def localize(model, data: VocData, items, model_class_names, variants=(PAPER_VAR
     """Evaluates one-filter and CAM localization of ``model`` for each variant.
 
     Args:
-        model: an :class:`~lsg_tf.model.LSGModel` (GAP + one linear layer after the features).
+        model: an :class:`~lsg_tf.core.model.LSGModel` (GAP + one linear layer after the features).
         data: from :func:`read_voc_folder`.
         items: from :func:`evaluation_items`.
         model_class_names: the model's class names.

@@ -13,12 +13,13 @@ import os
 
 import numpy as np
 
+from lsg_tf import load_model
 from lsg_tf.analysis import localization as loc
 from lsg_tf.analysis.figures import localization_figure
+from lsg_tf.core.plots import save_figure
 from lsg_tf.data.voc import read_voc_folder
-from lsg_tf.plots import save_figure
-from lsg_tf import load_model, stats
-from lsg_tf.formatting import MISSING, fmt
+from lsg_tf.reporting import stats
+from lsg_tf.reporting.formatting import MISSING, fmt
 from lsg_tf.run_io import jsonable, read_run, write_json, write_text
 
 MARKDOWN_FILE = "localization.md"

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from lsg_tf import paper
 from lsg_tf.analysis import correlation, report_intervals
-from lsg_tf.formatting import MISSING, fmt, is_missing
+from lsg_tf.reporting import paper
+from lsg_tf.reporting.formatting import MISSING, fmt, is_missing
 
 # The report's figures: key -> file name in the report folder.
 FIGURES = {
@@ -21,7 +21,7 @@ FIGURES = {
     "clusters": "clusters.png",
 }
 
-# The paper's columns of Tables 1 and 2 (lsg_tf.paper), labelled as the report shows them.
+# The paper's columns of Tables 1 and 2 (lsg_tf.reporting.paper), labelled as the report shows them.
 PAPER_TABLE1 = {f"paper {model} ResNet20": paper.TABLE1[model]
                 for model in (paper.LSG, paper.STD)}
 PAPER_TABLE2 = {f"paper {model} {network}": c_ic[model]

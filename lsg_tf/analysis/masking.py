@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from lsg_tf.analysis import head, metrics
-from lsg_tf.formatting import percent
+from lsg_tf.reporting.formatting import percent
 
 
 def class_filters(gate: np.ndarray, classes: Sequence[int], threshold: float) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Classification metrics and the columns of Table 1 (paper section 4.1).
 
 Table 1 reports test accuracy, test cross-entropy, the gate's "L1 Norm" and Φ. The L1 norm is
-reported as the density ``||G||_1 / (C K)`` (:func:`lsg_tf.gate.density`). For an STD model the
+reported as the density ``||G||_1 / (C K)`` (:func:`lsg_tf.core.gate.density`). For an STD model the
 trained gate is all ones (never used), so its L1 norm is that of the Φ-minimising gate (the
 paper's STD value 0.4757 can only be that).
 """
@@ -12,8 +12,8 @@ import dataclasses
 
 import numpy as np
 
-from lsg_tf import gate as gate_lib
 from lsg_tf.analysis import head
+from lsg_tf.core import gate as gate_lib
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:

@@ -4,10 +4,10 @@
 
 with the network θ frozen. The gate scales channels before global average pooling, and
 ``GAP(F ⊙ g) = GAP(F) ⊙ g``, so the gated logits of an image are ``(a ⊙ G[y]) W + b`` on
-its pooled features ``a``: the backbone runs once (:func:`lsg_tf.features.pooled_features`)
+its pooled features ``a``: the backbone runs once (:func:`lsg_tf.core.features.pooled_features`)
 and G is optimised on the cached ``[N, K]`` features by projected gradient descent: Adam on
-the full batch, then :class:`lsg_tf.gate.GateConstraint` (column max-normalise + clip, as in
-Algorithm 1) after every step. The sparsity term is :func:`lsg_tf.gate.sparsity_penalty`.
+the full batch, then :class:`lsg_tf.core.gate.GateConstraint` (column max-normalise + clip, as in
+Algorithm 1) after every step. The sparsity term is :func:`lsg_tf.core.gate.sparsity_penalty`.
 
 Comparing models needs identical ``a``, ``s``, initial G, optimiser and step count; the
 defaults here are the training defaults (``a = 0.01``, ``s = 0.15·C·K`` for C = 10).
@@ -28,8 +28,8 @@ import time
 
 import numpy as np
 
-from lsg_tf import gate as gate_lib
 from lsg_tf.analysis import head
+from lsg_tf.core import gate as gate_lib
 
 
 @dataclasses.dataclass
@@ -76,8 +76,8 @@ def filter_ambiguity(features: np.ndarray, labels: np.ndarray, kernel: np.ndarra
             (:func:`lsg_tf.analysis.head.classifier_weights`).
         coefficient: ``a`` of Eq. 2, raw units (per-entry gradient of the sparsity term).
         density_target: ``s / (C K)``, in ``[1/C, 1]``; default
-            :func:`lsg_tf.gate.default_density_target` (0.15 for C = 10).
-        form: "abs" (the paper's) or "hinge", see :func:`lsg_tf.gate.sparsity_penalty`.
+            :func:`lsg_tf.core.gate.default_density_target` (0.15 for C = 10).
+        form: "abs" (the paper's) or "hinge", see :func:`lsg_tf.core.gate.sparsity_penalty`.
         steps: Adam steps (full batch), each followed by the gate projection.
         learning_rate: Adam's learning rate.
         initial_gate: ``[C, K]`` start point, projected first; default all ones
@@ -169,8 +169,8 @@ def filter_ambiguity(features: np.ndarray, labels: np.ndarray, kernel: np.ndarra
 def model_filter_ambiguity(model, images: np.ndarray, labels: np.ndarray,
                            batch_size: int = 256, progress: str | None = None,
                            **kwargs) -> PhiResult:
-    """Φ of an :class:`~lsg_tf.model.LSGModel` on images: one pooled-feature pass
-    (:func:`lsg_tf.features.pooled_features`), then :func:`filter_ambiguity`.
+    """Φ of an :class:`~lsg_tf.core.model.LSGModel` on images: one pooled-feature pass
+    (:func:`lsg_tf.core.features.pooled_features`), then :func:`filter_ambiguity`.
 
     Args:
         model: the network θ (frozen).
@@ -178,7 +178,7 @@ def model_filter_ambiguity(model, images: np.ndarray, labels: np.ndarray,
         batch_size, progress: of the feature pass.
         **kwargs: :func:`filter_ambiguity`'s options (coefficient, density_target, ...).
     """
-    from lsg_tf import features
+    from lsg_tf.core import features
 
     pooled = features.pooled_features(model, images, batch_size, progress)
     kernel, bias = head.classifier_weights(model)

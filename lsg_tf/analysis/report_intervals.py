@@ -2,7 +2,7 @@
 
 Both runs of a comparison are evaluated on the same test images, so the uncertainty of a
 difference is that of the test sample: a paired bootstrap over images
-(:func:`lsg_tf.stats.paired_bootstrap`). :func:`comparisons` reads the per-image values that
+(:func:`lsg_tf.reporting.stats.paired_bootstrap`). :func:`comparisons` reads the per-image values that
 :func:`lsg_tf.analysis.report_lib.analyse_model` keeps on each run.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lsg_tf import stats
+from lsg_tf.reporting import stats
 
 # The per-image arrays a run needs (fields of report_lib.RunAnalysis).
 PER_IMAGE_FIELDS = ("correct", "masked_own", "masked_others", "phi_per_image")
@@ -56,7 +56,7 @@ def comparisons(report) -> list:
 
     Both runs are evaluated on the same test images, so each resample draws images with
     replacement and keeps the two runs' values of an image together
-    (:func:`lsg_tf.stats.paired_bootstrap`, ``report.options.bootstrap_resamples`` resamples,
+    (:func:`lsg_tf.reporting.stats.paired_bootstrap`, ``report.options.bootstrap_resamples`` resamples,
     seed ``bootstrap_seed``). Per-image values (means over images = the reported metric):
 
     * ``accuracy`` (Table 1): 1 if the image is classified correctly.
@@ -67,7 +67,7 @@ def comparisons(report) -> list:
       :func:`lsg_tf.analysis.masking.per_image_masking`, weighted by ``N / (C n_y)`` (1 on a
       balanced test set) so their means are the class means of the masking sweep.
 
-    The verdict is :func:`lsg_tf.stats.interval_verdict` against the paper's claim of
+    The verdict is :func:`lsg_tf.reporting.stats.interval_verdict` against the paper's claim of
     :data:`COMPARISON_METRICS`. MIS, C_IC and the L1 density get no interval (see
     :mod:`lsg_tf.analysis.markdown`).
 

@@ -1,7 +1,7 @@
 """Every analysis on a list of runs, and the side-by-side report (library of ``lsg_tf.report``).
 
 :func:`analyse_runs` loads each run folder (:func:`lsg_tf.run_io.read_run`), runs one
-inference pass over the shared test images (:func:`lsg_tf.features.pooled_features_and_logits`)
+inference pass over the shared test images (:func:`lsg_tf.core.features.pooled_features_and_logits`)
 and evaluates every analysis of :mod:`lsg_tf.analysis` on the cached pooled features and the
 weights. :func:`write_report` turns the result into ``report.md``, ``report.json`` and PNG
 figures. Analyses that need a gate use the run's trained gate, or for an STD run (whose gate
@@ -21,8 +21,19 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from lsg_tf.analysis import (clusters, correlation, filters_per_class, head, markdown, masking,
-                             metrics, mis, phi, report_intervals, similarity)
+from lsg_tf.analysis import (
+    clusters,
+    correlation,
+    filters_per_class,
+    head,
+    markdown,
+    masking,
+    metrics,
+    mis,
+    phi,
+    report_intervals,
+    similarity,
+)
 from lsg_tf.analysis.markdown import FIGURES, PAPER_TABLE1, PAPER_TABLE2  # noqa: F401  (API)
 from lsg_tf.run_io import jsonable
 
@@ -42,7 +53,7 @@ class ReportOptions:
 
     Attributes:
         phi_coefficient: ``a`` of Φ (raw units).
-        phi_density_target: ``s / (C K)`` of Φ; None: :func:`lsg_tf.gate.default_density_target`.
+        phi_density_target: ``s / (C K)`` of Φ; None: :func:`lsg_tf.core.gate.default_density_target`.
         phi_steps, phi_learning_rate: Φ's Adam budget (all-ones start, full batch).
         mask_threshold: filters with ``G[c, k] >` this are masked for class c.
         mask_classes: class sets masked for Fig. 5 (the paper: {0} and {0, 5}).
@@ -192,7 +203,7 @@ def analyse_model(model, test: TestData, trained_gate: np.ndarray, gate_trained:
     """Runs every analysis on one model.
 
     Args:
-        model: an :class:`~lsg_tf.model.LSGModel`.
+        model: an :class:`~lsg_tf.core.model.LSGModel`.
         test: the test data.
         trained_gate: the model's gate ``[C, K]``.
         gate_trained: False for an STD model: its analyses then use Φ's gate.
@@ -203,7 +214,7 @@ def analyse_model(model, test: TestData, trained_gate: np.ndarray, gate_trained:
     Returns:
         A :class:`RunAnalysis` (``config``/``training`` left empty).
     """
-    from lsg_tf import features
+    from lsg_tf.core import features
 
     options = options or ReportOptions()
     log = log or _stderr
@@ -382,7 +393,8 @@ def write_report(report: Report, out_dir: str, command: str = "") -> dict:
     Returns:
         ``{"report": path, "json": path, <figure key>: path, ...}``.
     """
-    from lsg_tf import plots, run_io
+    from lsg_tf import run_io
+    from lsg_tf.core import plots
 
     os.makedirs(out_dir, exist_ok=True)
     paths = {"report": os.path.join(out_dir, REPORT_FILE),

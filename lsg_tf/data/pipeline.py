@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from lsg_tf.choices import AUGMENTATIONS, CROP_PADDINGS  # the allowed values
+from lsg_tf.core.choices import AUGMENTATIONS, CROP_PADDINGS  # the allowed values
 from lsg_tf.data.splits import ImageSplits, validate_arrays
 
 __all__ = [

@@ -63,7 +63,7 @@ def make_classifier(model, output: str = "logits", input_shape=None,
     """Wraps a classifier of images in [0, 1] for ART.
 
     Args:
-        model: an :class:`~lsg_tf.model.LSGModel` (its STD path ``call(x)`` returns logits
+        model: an :class:`~lsg_tf.core.model.LSGModel` (its STD path ``call(x)`` returns logits
             ``[B, C]`` for images ``[B, H, W, C_in]`` in [0, 1]) or any Keras model with the
             same contract.
         output: ``"logits"`` (white-box attacks: the loss is cross-entropy on logits) or

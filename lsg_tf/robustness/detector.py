@@ -2,7 +2,7 @@
 
 Following Wang et al. (2018), an adversarial sample behaves like its original class in low
 layers and like the target class in high layers; the detector sees the global-average-pooled
-output of every conv layer (:func:`lsg_tf.features.conv_layer_features`) and a random forest
+output of every conv layer (:func:`lsg_tf.core.features.conv_layer_features`) and a random forest
 (Breiman, 2001) separates normal (label 0) from adversarial (label 1) samples. The paper
 reports the AUC on a held-out test set (Table 4).
 """
@@ -21,7 +21,7 @@ def conv_feature_extractor(model, batch_size: int = 256,
 
     The GAP of every conv layer, concatenated, one multi-output forward pass per batch.
     """
-    from lsg_tf import features
+    from lsg_tf.core import features
 
     step = features.conv_layer_feature_step(model)  # traced once for every image set
 

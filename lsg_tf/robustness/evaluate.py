@@ -23,9 +23,18 @@ import time
 
 import numpy as np
 
-from lsg_tf import data, features, load_model, run_io
-from lsg_tf.robustness import (art_wrapper, batched_pixel, black_box, detector, intervals,
-                               local_search, pgd, radii)
+from lsg_tf import data, load_model, run_io
+from lsg_tf.core import features
+from lsg_tf.robustness import (
+    art_wrapper,
+    batched_pixel,
+    black_box,
+    detector,
+    intervals,
+    local_search,
+    pgd,
+    radii,
+)
 from lsg_tf.robustness.protocol import DetectionProtocol, run_detection, sample_pool
 
 ATTACKS = ("pgd", "pixel", "local_search")

@@ -2,24 +2,24 @@
 
 Every model is evaluated on the same images (:mod:`lsg_tf.robustness.evaluate`), so:
 
-* clean accuracy: a paired bootstrap over the test images (:func:`lsg_tf.stats.paired_bootstrap`);
+* clean accuracy: a paired bootstrap over the test images (:func:`lsg_tf.reporting.stats.paired_bootstrap`);
 * detection AUC (Table 4): every repeat splits the pool the same way for every model, so the
   detector's test images (each with its PGD version) are shared; a bootstrap draws test
   images, keeps each with its PGD version, and recomputes the mean AUC over repeats of both
   models (:func:`auc_difference`);
 * black-box success rates (Table 5): each model is attacked on the images *it* classifies
   correctly, so the rates come from different samples: Newcombe's hybrid score interval of a
-  difference of two proportions (:func:`lsg_tf.stats.newcombe_difference`).
+  difference of two proportions (:func:`lsg_tf.reporting.stats.newcombe_difference`).
 
 A verdict is "reproduces" only when the interval excludes 0 in the paper's direction
-(:func:`lsg_tf.stats.interval_verdict`).
+(:func:`lsg_tf.reporting.stats.interval_verdict`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from lsg_tf import stats
+from lsg_tf.reporting import stats
 
 RESAMPLES = 1000
 SEED = 0

@@ -28,8 +28,6 @@ line's flags (``--server``, ``--channels``, ...), which match the parameters her
 from __future__ import annotations
 
 import json
-import os
-import re
 import socket
 import sys
 import urllib.error
@@ -38,19 +36,42 @@ import urllib.request
 
 import numpy as np
 
-# The contract lsg_tf.export_lib builds the signatures from (TensorFlow-free, like REST here).
+# The contract lsg_tf.serving.export_lib builds the signatures from (TensorFlow-free, like REST here).
 # EXPLAIN_SIGNATURE is not used below: imported so callers find both names here.
-from lsg_tf.serving.signature import (CAM, CLASS_FILTERS, CLASS_NAMES_FILE,  # noqa: F401
-                                      EXPLAIN_SIGNATURE, FILTER_ACTIVATIONS, INPUT_DTYPE,
-                                      INPUT_NAME, INPUT_RANK, PROBABILITIES,
-                                      SERVING_SIGNATURE)
+from lsg_tf.serving.answers import (  # noqa: F401  (re-exported: client.X as before)
+    find_class_names,
+    format_filters,
+    format_top_k,
+    normalise_cam,
+    overlay_paths,
+    read_class_names,
+    save_overlay,
+    top_classes,
+)
+from lsg_tf.serving.images import (  # noqa: F401  (re-exported)
+    IMAGE_EXTENSIONS,
+    convert_channels,
+    read_images,
+)
+from lsg_tf.serving.images import (
+    one_line as _one_line,
+)
+from lsg_tf.serving.signature import (  # noqa: F401
+    CAM,
+    CLASS_FILTERS,
+    CLASS_NAMES_FILE,
+    EXPLAIN_SIGNATURE,
+    FILTER_ACTIVATIONS,
+    INPUT_DTYPE,
+    INPUT_NAME,
+    INPUT_RANK,
+    PROBABILITIES,
+    SERVING_SIGNATURE,
+)
 
 PROTOCOLS = ("rest", "grpc")
 REST_FORMATS = ("instances", "inputs")
 DEFAULT_PORTS = {"rest": 8501, "grpc": 8500}
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".npy")
-# ITU-R 601-2 luma, as PIL's convert("L").
-_LUMA = np.array([0.299, 0.587, 0.114])
 
 
 class ServingError(RuntimeError):
@@ -58,120 +79,6 @@ class ServingError(RuntimeError):
 
 
 # ----------------------------------------------------------------------------- images
-
-
-def convert_channels(images: np.ndarray, channels: int | None, name: str = "images") -> np.ndarray:
-    """Converts the channel axis of uint8 images.
-
-    Args:
-        images: uint8 ``[..., h, w, C]`` with C in {1, 3, 4} (a 4th channel is alpha and
-            is dropped).
-        channels: 1 (gray, ITU-R 601 luma of RGB), 3 (RGB; gray is repeated) or None
-            (keep, only alpha is dropped).
-        name: what to call ``images`` in error messages.
-
-    Returns:
-        uint8 ``[..., h, w, channels]``.
-
-    Raises:
-        ValueError: ``channels`` not in {None, 1, 3} or C not in {1, 3, 4}.
-    """
-    if channels not in (None, 1, 3):
-        raise ValueError(f"channels must be 1 or 3 (or unset), got {channels!r}")
-    count = images.shape[-1]
-    if count not in (1, 3, 4):
-        raise ValueError(f"{name}: {count} channels, expected 1 (gray), 3 (RGB) or 4 (RGBA)")
-    if count == 4:
-        images, count = images[..., :3], 3
-    if channels is None or channels == count:
-        return np.ascontiguousarray(images)
-    if channels == 3:
-        return np.repeat(images, 3, axis=-1)
-    luma = np.rint(images.astype(np.float64) @ _LUMA)
-    return np.clip(luma, 0, 255).astype(np.uint8)[..., None]
-
-
-def read_images(paths, channels: int | None = None) -> tuple[list[str], np.ndarray]:
-    """Reads image files into one uint8 batch.
-
-    Args:
-        paths: png/jpg files (one image each) and/or ``.npy`` uint8 arrays
-            (``[N, h, w, C]``, ``[h, w, C]`` or ``[h, w]``).
-        channels: see :func:`convert_channels`.
-
-    Returns:
-        ``(names, batch)``: one name per image (``file`` or ``file[i]`` for ``.npy``
-        batches) and uint8 ``[N, h, w, C]``.
-
-    Raises:
-        FileNotFoundError: a file does not exist.
-        ValueError: no files, unsupported extension, unreadable file, non-uint8 array,
-            or images of different sizes / channel counts.
-    """
-    paths = [p for p in paths if p]
-    if not paths:
-        raise ValueError("no images given: pass --images=a.png,b.jpg (png, jpg or .npy)")
-    names, arrays = [], []
-    for path in paths:
-        extension = os.path.splitext(path)[1].lower()
-        if extension not in IMAGE_EXTENSIONS:
-            raise ValueError(f"image file {path}: unsupported extension {extension!r}, "
-                             f"allowed {', '.join(IMAGE_EXTENSIONS)}")
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"image file {path} does not exist")
-        if extension == ".npy":
-            batch = _read_npy(path)
-            names += [f"{path}[{i}]" for i in range(len(batch))]
-            arrays += [convert_channels(image, channels, path) for image in batch]
-        else:
-            names.append(path)
-            arrays.append(convert_channels(_read_picture(path), channels, path))
-    sizes = {a.shape[:2] for a in arrays}
-    if len(sizes) > 1:
-        listing = ", ".join(f"{n} {a.shape[0]}x{a.shape[1]}" for n, a in zip(names, arrays))
-        raise ValueError(f"images have different sizes ({listing}): one request needs one "
-                         "height x width, send them in separate calls")
-    counts = {a.shape[2] for a in arrays}
-    if len(counts) > 1:
-        listing = ", ".join(f"{n} {a.shape[2]}" for n, a in zip(names, arrays))
-        raise ValueError(f"images have different channel counts ({listing}): pass "
-                         "--channels=1 or --channels=3")
-    return names, np.stack(arrays)
-
-
-def _read_picture(path: str) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-                raise ValueError(f"image file {path}: {image.mode} pixels (16-bit or float), "
-                                 "only 8-bit images are supported")
-            image = image.convert("L" if image.mode in ("1", "L", "LA") else "RGB")
-            array = np.asarray(image, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise ValueError(f"image file {path} is unreadable: {_one_line(e)}") from None
-    return array[..., None] if array.ndim == 2 else array
-
-
-def _read_npy(path: str) -> np.ndarray:
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"image file {path} is unreadable: {_one_line(e)}") from None
-    if array.dtype != np.uint8:
-        raise ValueError(f"image file {path}: dtype {array.dtype}, expected uint8 pixels 0-255")
-    if array.ndim == 2:
-        array = array[None, ..., None]
-    elif array.ndim == 3:
-        array = array[None]
-    elif array.ndim != 4:
-        raise ValueError(f"image file {path}: shape {array.shape}, expected [N, h, w, C], "
-                         "[h, w, C] or [h, w]")
-    if len(array) == 0:
-        raise ValueError(f"image file {path} holds no images")
-    return array
 
 
 # ----------------------------------------------------------------------------- transport
@@ -355,146 +262,6 @@ def predict_grpc(images, model_name, host, port, signature, version, timeout):
 # ----------------------------------------------------------------------------- reports
 
 
-def top_classes(probabilities: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k most probable classes per row.
-
-    Args:
-        probabilities: ``[N, classes]``.
-        k: positive; clipped to the number of classes.
-
-    Returns:
-        ``(indices int [N, k], values [N, k])``, most probable first (ties: lower index).
-    """
-    if int(k) != k or k < 1:
-        raise ValueError(f"top_k must be a positive integer, got {k!r}")
-    order = np.argsort(-np.asarray(probabilities), axis=-1, kind="stable")[:, :int(k)]
-    return order, np.take_along_axis(np.asarray(probabilities), order, axis=-1)
-
-
-def read_class_names(path: str) -> list[str]:
-    """One class name per line (``class_names.txt`` of an exported version)."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"class names file {path} does not exist")
-    with open(path, encoding="utf-8") as f:
-        return [line.rstrip("\r\n") for line in f if line.strip()]
-
-
-def find_class_names(export_dir: str, model_name: str, version: int | None = None) -> str:
-    """``<export_dir>/<model_name>/<version>/class_names.txt``; the largest version if None.
-
-    ``export_dir`` may also be the model folder, the version folder or the file itself.
-    """
-    if os.path.isfile(export_dir):
-        return export_dir
-    candidates = [os.path.join(export_dir, model_name), export_dir]
-    if os.path.isfile(os.path.join(export_dir, CLASS_NAMES_FILE)):
-        return os.path.join(export_dir, CLASS_NAMES_FILE)
-    for base in candidates:
-        if not os.path.isdir(base):
-            continue
-        versions = sorted(int(d) for d in os.listdir(base) if d.isdigit())
-        chosen = version if version else (versions[-1] if versions else None)
-        path = os.path.join(base, str(chosen), CLASS_NAMES_FILE)
-        if chosen and os.path.isfile(path):
-            return path
-    wanted = f"version {version}" if version else "any version"
-    raise FileNotFoundError(f"--export_dir {export_dir}: no {CLASS_NAMES_FILE} of "
-                            f"{model_name!r} ({wanted}) under it")
-
-
-def format_top_k(names, probabilities, k: int, class_names=None) -> list[str]:
-    """Printable lines: per image its name, then ``rank. class (index)  probability``."""
-    indices, values = top_classes(probabilities, k)
-    if class_names is not None and len(class_names) != probabilities.shape[-1]:
-        raise ValueError(f"class names list has {len(class_names)} names, the model returned "
-                         f"{probabilities.shape[-1]} classes")
-    lines = []
-    for name, row, row_values in zip(names, indices, values):
-        lines.append(name)
-        for rank, (index, value) in enumerate(zip(row, row_values), 1):
-            label = f"{class_names[index]} ({index})" if class_names else f"class {index}"
-            lines.append(f"  {rank}. {label}  {value:.6f}")
-    return lines
-
-
-def format_filters(class_filters: np.ndarray, filter_activations: np.ndarray,
-                   top: int = 5) -> list[str]:
-    """Which filters the predicted class uses (gate row > 0.5) and the most active ones.
-
-    Args:
-        class_filters: ``[K]`` gate row of the predicted class.
-        filter_activations: ``[K]`` pooled activations of the last conv layer.
-        top: how many of the most active filters to list; ``*`` marks those the class uses.
-    """
-    used = np.flatnonzero(np.asarray(class_filters) > 0.5)
-    order = np.argsort(-np.asarray(filter_activations), kind="stable")[:max(int(top), 0)]
-    used_set = set(used.tolist())
-    active = ", ".join(f"{i}{'*' if i in used_set else ''} ({filter_activations[i]:.4g})"
-                       for i in order)
-    return [f"  filters of the predicted class (gate > 0.5): "
-            f"{', '.join(map(str, used)) or 'none'} ({len(used)} of {len(class_filters)})",
-            f"  most active filters (* = of the predicted class): {active}"]
-
-
-def normalise_cam(cam: np.ndarray) -> np.ndarray:
-    """Per-image min-max scaling of ``[..., h, w]`` maps to [0, 1] (constant maps -> 0)."""
-    cam = np.asarray(cam, dtype=np.float64)
-    low = cam.min(axis=(-2, -1), keepdims=True)
-    span = cam.max(axis=(-2, -1), keepdims=True) - low
-    return np.where(span > 0, (cam - low) / np.where(span > 0, span, 1.0), 0.0)
-
-
-def save_overlay(image: np.ndarray, cam: np.ndarray, path: str, alpha: float = 0.5,
-                 colormap: str = "jet") -> str:
-    """Saves ``image`` with its class activation map blended on top as a PNG.
-
-    Args:
-        image: uint8 ``[h, w, C]``, C in {1, 3}.
-        cam: ``[h, w]`` raw CAM values; normalised to [0, 1] here.
-        path: the PNG to write (folders are created).
-        alpha: weight of the colormap in the blend, in [0, 1].
-        colormap: a matplotlib colormap name.
-
-    Returns:
-        ``path``; the PNG is ``h x w`` pixels, RGB.
-    """
-    import matplotlib
-
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
-    if cam.shape != image.shape[:2]:
-        raise ValueError(f"cam has shape {list(cam.shape)}, the image is "
-                         f"{image.shape[0]}x{image.shape[1]}")
-    try:
-        cmap = matplotlib.colormaps[colormap]
-    except KeyError:
-        raise ValueError(f"unknown colormap {colormap!r} (e.g. jet, viridis, inferno)") from None
-    base = convert_channels(image, 3).astype(np.float64) / 255.0
-    heat = cmap(normalise_cam(cam))[..., :3]
-    blend = np.rint(((1.0 - alpha) * base + alpha * heat) * 255.0).astype(np.uint8)
-    from PIL import Image
-
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    Image.fromarray(blend, "RGB").save(path, format="PNG")
-    return path
-
-
-def overlay_paths(names, out_dir: str) -> list[str]:
-    """One distinct ``<out_dir>/<stem>_cam.png`` per image (``<stem>_<i>_cam.png`` for
-    image i of a ``.npy`` batch or a repeated stem)."""
-    paths, seen = [], set()
-    for i, name in enumerate(names):
-        base = os.path.basename(name)
-        match = re.fullmatch(r"(.*)\[(\d+)\]", base)
-        stem = os.path.splitext(match.group(1) if match else base)[0]
-        file = f"{stem}_{match.group(2)}_cam.png" if match else f"{stem}_cam.png"
-        if file in seen:
-            file = f"{stem}_{i}_cam.png"
-        seen.add(file)
-        paths.append(os.path.join(out_dir, file))
-    return paths
-
-
 # ----------------------------------------------------------------------------- one call
 
 
@@ -560,9 +327,3 @@ def run(images, model_name: str, *, protocol: str = "rest", server: str | None =
             lines.append(f"  CAM overlay: {path}")
     print("\n".join(lines), file=out)
     return outputs
-
-
-def _one_line(value) -> str:
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    return " ".join(str(value).split())

@@ -1,6 +1,6 @@
 """The serving signature contract of an lsg_tf export, written once.
 
-:mod:`lsg_tf.export_lib` builds the SavedModel's signatures from these names, dtypes and
+:mod:`lsg_tf.serving.export_lib` builds the SavedModel's signatures from these names, dtypes and
 shapes; :mod:`lsg_tf.serving.client` builds requests and reads answers with them. Standard
 library only (no TensorFlow, no numpy), so a client can read it cheaply; dtypes are numpy /
 TensorFlow dtype names (``np.dtype(name)``, ``tf.as_dtype(name)``).

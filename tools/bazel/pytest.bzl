@@ -1,4 +1,5 @@
-"""`pytest_test`: a py_test that runs one test file of tests/ with pytest."""
+"""`pytest_test`: a py_test that runs one test file of tests/ with pytest; `pytest_suite`: one
+per test file of a tests/<package>/ folder."""
 
 # Read by every test file: pytest's configuration and the shared fixtures.
 _PYTEST_DATA = [
@@ -9,12 +10,12 @@ _PYTEST_DATA = [
 def pytest_test(name, size, srcs = [], deps = [], data = [], **kwargs):
     """Declares the py_test `name` that runs `<name>.py` through pytest_runner.py.
 
-    For use in tests/BUILD.
+    For use in tests/<package>/BUILD (through pytest_suite).
 
     Args:
       name: the test file's name without `.py`, e.g. "test_gate".
       size: Bazel test size, which sets its timeout (.bazelrc: --test_timeout).
-      srcs: support modules of tests/ that the test file imports (not test files).
+      srcs: support modules (and other test files) of its folder that the test file imports.
       deps: the py_library targets the test file imports.
       data: other files the tests read or run (scripts, flagfiles).
       **kwargs: further py_test attributes (tags, flaky, ...).
@@ -23,8 +24,8 @@ def pytest_test(name, size, srcs = [], deps = [], data = [], **kwargs):
     native.py_test(
         name = name,
         size = size,
-        srcs = ["pytest_runner.py", src] + srcs,
-        main = "pytest_runner.py",
+        srcs = ["//tests:pytest_runner.py", src] + srcs,
+        main = "//tests:pytest_runner.py",
         args = ["$(rootpath %s)" % src],
         data = _PYTEST_DATA + data,
         deps = deps,
@@ -33,14 +34,28 @@ def pytest_test(name, size, srcs = [], deps = [], data = [], **kwargs):
         **kwargs
     )
 
-def warn_about_test_files_without_targets():
-    """Prints the package's test_*.py files that no target runs; call it last in tests/BUILD.
+def pytest_suite(deps = [], data = [], sizes = {}, tags = {}, extra_data = {}):
+    """A pytest_test per `test_*.py` of the folder; every other `*.py` there is a support module.
 
-    `make test` runs every test file, `bazel test //...` only the declared ones: the warning
-    keeps the two suites from drifting apart.
+    For use in tests/<package>/BUILD.
+
+    Args:
+      deps: the Bazel packages the folder's tests import or run (tests/test_layering.py
+        checks them).
+      data: files every test of the folder reads.
+      sizes: {test name: size} for tests that are not "small" (.bazelrc: --test_timeout).
+      tags: {test name: [tags]} ("cpu:2", "requires-data").
+      extra_data: {test name: [files]} read by that test only.
     """
-    targets = native.existing_rules()
-    missing = [f for f in native.glob(["test_*.py"]) if f[:-len(".py")] not in targets]
-    if missing:
-        print("no Bazel target for %s: add a pytest_test per file in tests/BUILD" %
-              ", ".join(missing))
+    support = native.glob(["*.py"], exclude = ["test_*.py"])
+    tests = [f[:-len(".py")] for f in native.glob(["test_*.py"])]
+    for name in tests:
+        # A test may import another test file of its folder (fixtures writers): all as srcs.
+        pytest_test(
+            name = name,
+            size = sizes.get(name, "small"),
+            srcs = support + [t + ".py" for t in tests if t != name],
+            deps = deps,
+            data = data + extra_data.get(name, []),
+            tags = tags.get(name, []),
+        )
