@@ -19,10 +19,11 @@ _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Run folder to write (or r
 _DATASET = flags.DEFINE_string(
     "dataset", "fashion_mnist",
     "fashion_mnist (IDX files, offline default), image_folder (needs --data_dir), "
-    "or a TFDS name such as cifar10 / tfds:cifar100.")
+    "tiny_imagenet (needs --data_dir), or a TFDS name such as cifar10 / tfds:cifar100.")
 _DATA_DIR = flags.DEFINE_string(
-    "data_dir", None, "Image-folder root, IDX folder, or TFDS data dir.")
-_CACHE_DIR = flags.DEFINE_string("cache_dir", None, "Cache of decoded image-folder arrays.")
+    "data_dir", None, "Image-folder root, Tiny ImageNet folder, IDX folder, or TFDS data dir.")
+_CACHE_DIR = flags.DEFINE_string("cache_dir", None,
+                                 "Cache of decoded image-folder or Tiny ImageNet arrays.")
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", None, "Resize image-folder images to this square size.")
 _TRAIN_SUBSET = flags.DEFINE_integer("train_subset", None,
                                      "Stratified, seeded training subset size (0: all).")
@@ -34,7 +35,8 @@ _VALIDATION_SIZE = flags.DEFINE_integer(
     "test set, for choosing settings; metrics are then validation/*.", lower_bound=1)
 _AUGMENT = flags.DEFINE_enum(
     "augment", "auto", ["auto", *choices.AUGMENTATIONS],
-    "Training augmentation; auto picks crop_flip for CIFAR/MNIST-sized images, and never flips "
+    "Training augmentation; auto picks crop_flip for CIFAR/MNIST/Tiny-ImageNet-sized images, "
+    "and never flips "
     "mnist/emnist (crop only). Image folders of digits, letters or other text-like classes "
     "need --augment=crop (or none): a mirrored '3' is not a 3.")
 # Network and optimisation.

@@ -12,6 +12,9 @@ Loaders:
 * :func:`load_fashion_mnist` reads the four original IDX files (gzip-compressed or raw), e.g. from
   the Debian/Ubuntu package ``dataset-fashion-mnist`` (no network needed).
 * :func:`load_image_folder` reads a ``<root>/{train,test}/<class>/<image>`` tree.
+* :func:`load_tiny_imagenet` reads the Tiny ImageNet layout (``wnids.txt``, ``train/``, ``val/``
+  as the test split); :func:`load_tiny_imagenet_boxes` gives its bounding boxes, in the order of
+  a split's images, and :func:`read_wnids` its classes' wnids in label order.
 * :func:`load_tfds` reads an already prepared TensorFlow Datasets data set, never downloading.
 * :func:`load_dataset` dispatches on a data set name.
 
@@ -20,6 +23,8 @@ One module per part; this package re-exports their names (``data.X`` as before t
 * :mod:`~lsg_tf.data.splits`: :class:`ImageSplits` and :func:`validate_arrays` (numpy only).
 * :mod:`~lsg_tf.data.idx`: Fashion-MNIST IDX files (numpy only).
 * :mod:`~lsg_tf.data.image_folder`: image-folder trees and their decoded-array cache.
+* :mod:`~lsg_tf.data.tiny_imagenet`: Tiny ImageNet and its boxes (decoded-array cache of
+  image_folder).
 * :mod:`~lsg_tf.data.tfds`: prepared TFDS data sets.
 * :mod:`~lsg_tf.data.load`: :func:`load_dataset`, the loader picked by name.
 * :mod:`~lsg_tf.data.subsets`: stratified subsets and the validation hold-out (numpy only).
@@ -58,6 +63,12 @@ from lsg_tf.data.subsets import (
     stratified_subset,
 )
 from lsg_tf.data.tfds import TFDS_BARE_NAMES, load_tfds
+from lsg_tf.data.tiny_imagenet import (
+    TinyImageNetBoxes,
+    load_tiny_imagenet,
+    load_tiny_imagenet_boxes,
+    read_wnids,
+)
 
 __all__ = [
     "AUGMENTATIONS",
@@ -67,15 +78,19 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "TFDS_BARE_NAMES",
     "ImageSplits",
+    "TinyImageNetBoxes",
     "apply_subsets",
     "default_augmentation",
     "load_dataset",
     "load_fashion_mnist",
     "load_image_folder",
     "load_tfds",
+    "load_tiny_imagenet",
+    "load_tiny_imagenet_boxes",
     "make_eval_dataset",
     "make_train_dataset",
     "read_idx",
+    "read_wnids",
     "steps_per_epoch",
     "stratified_subset",
     "validate_arrays",

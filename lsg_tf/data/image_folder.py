@@ -203,19 +203,9 @@ def load_image_folder(
     if cache_dir is not None:
         key = _cache_key(root, image_size, files)
         cache_path = os.path.join(cache_dir, f"image_folder-{name}-{key[:20]}.npz")
-        if os.path.isfile(cache_path):
-            try:
-                with np.load(cache_path, allow_pickle=False) as z:
-                    return ImageSplits(
-                        name=name,
-                        x_train=z["x_train"],
-                        y_train=z["y_train"],
-                        x_test=z["x_test"],
-                        y_test=z["y_test"],
-                        class_names=tuple(str(c) for c in z["class_names"]),
-                    )
-            except (OSError, KeyError, ValueError) as e:
-                _LOG.warning("ignoring unreadable cache %s (%s); decoding again", cache_path, e)
+        cached = _read_cache(cache_path, name)
+        if cached is not None:
+            return cached
 
     decoded = {
         split: _decode_files(files[split], image_size, f"decoding {name}/{split}")
@@ -252,7 +242,29 @@ def load_image_folder(
     return splits
 
 
+def _read_cache(cache_path: str, name: str) -> ImageSplits | None:
+    """The ImageSplits cached at cache_path by :func:`_write_cache`, or None (missing or
+    unreadable: a warning, and the caller decodes again)."""
+    if not os.path.isfile(cache_path):
+        return None
+    try:
+        with np.load(cache_path, allow_pickle=False) as z:
+            return ImageSplits(
+                name=name,
+                x_train=z["x_train"],
+                y_train=z["y_train"],
+                x_test=z["x_test"],
+                y_test=z["y_test"],
+                class_names=tuple(str(c) for c in z["class_names"]),
+            )
+    except (OSError, KeyError, ValueError) as e:
+        _LOG.warning("ignoring unreadable cache %s (%s); decoding again", cache_path, e)
+        return None
+
+
 def _write_cache(cache_path: str, splits: ImageSplits) -> None:
+    """Writes splits to cache_path as .npz via a temporary file and a rename (never half
+    written)."""
     cache_dir = os.path.dirname(cache_path)
     os.makedirs(cache_dir, exist_ok=True)
     fd, tmp_path = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-", suffix=".npz")

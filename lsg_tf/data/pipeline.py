@@ -47,11 +47,12 @@ def resize_images(images: tf.Tensor, size) -> tf.Tensor:
 
 
 def default_augmentation(splits: ImageSplits) -> str:
-    """"crop_flip" for 32x32 RGB (CIFAR-like) and 28x28 gray images, "flip" otherwise;
+    """"crop_flip" for 32x32 and 64x64 RGB (CIFAR-like, Tiny ImageNet) and 28x28 gray images,
+    "flip" otherwise;
     never a flip for data sets whose classes are not mirror-symmetric (``NO_FLIP_DATASETS``:
     "crop" for their sizes, "none" otherwise)."""
     no_flip = splits.name.split(":validation")[0].split("/")[0] in NO_FLIP_DATASETS
-    if splits.image_shape in ((32, 32, 3), (28, 28, 1)):
+    if splits.image_shape in ((32, 32, 3), (64, 64, 3), (28, 28, 1)):
         return "crop" if no_flip else "crop_flip"
     return "none" if no_flip else "flip"
 
