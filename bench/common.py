@@ -8,6 +8,7 @@ the median of each side and the ratio A / B of the medians.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import platform
@@ -172,3 +173,37 @@ def set_threads(threads: int | None) -> None:
 
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def _positive(text: str) -> int:
+    value = int(text) if text.strip().lstrip("-").isdigit() else 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text) if text.strip().lstrip("-").isdigit() else -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
+def arguments(doc: str, repeats: int | None = 5, warmup: int | None = 1,
+              threads: int | None = None, smoke: str | None = "tiny sizes: checks it runs",
+              repeats_help: str = "timed runs per side") -> argparse.ArgumentParser:
+    """The argument parser every benchmark starts from: its docstring's first paragraph as
+    description, ``--repeats`` and ``--warmup`` (unless None), ``--threads`` (None: TensorFlow's
+    default) and ``--smoke`` (unless None), checked (a bad value is a one-line usage error)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    if repeats is not None:
+        parser.add_argument("--repeats", type=_positive, default=repeats, help=repeats_help)
+    if warmup is not None:
+        parser.add_argument("--warmup", type=_non_negative, default=warmup,
+                            help="untimed runs per side first")
+    parser.add_argument("--threads", type=_positive, default=threads,
+                        help="intra-op and inter-op threads (default: "
+                             + (f"{threads})" if threads else "TensorFlow's)"))
+    if smoke is not None:
+        parser.add_argument("--smoke", action="store_true", help=smoke)
+    return parser

@@ -13,7 +13,6 @@ Without ``--data_dir``, a generated 32×32 JPEG tree is used (``--smoke`` does t
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -41,16 +40,12 @@ def write_jpeg_tree(root: str, per_class: int, num_classes: int = 10, seed: int 
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = common.arguments(__doc__)
     parser.add_argument("--data_dir", default=None, help="image-folder tree (default: generated)")
     parser.add_argument("--cache_dir", default=None, help="decoded-image cache of the tree")
     parser.add_argument("--images", type=int, default=10000, help="training images used")
     parser.add_argument("--steps", type=int, default=50, help="training steps per timed run")
     parser.add_argument("--batch_size", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks it runs")
     args = parser.parse_args(argv)
     if args.smoke:
         args.images, args.steps, args.batch_size, args.repeats = 40, 2, 8, 1

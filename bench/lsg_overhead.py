@@ -10,7 +10,6 @@ after warm-up; both compiled train functions are traced during warm-up.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -21,14 +20,10 @@ from bench import common  # noqa: E402
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = common.arguments(__doc__)
     parser.add_argument("--steps", type=int, default=50, help="training steps per epoch")
     parser.add_argument("--batch_size", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--jit_compile", action="store_true")
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks it runs")
     args = parser.parse_args(argv)
     if args.smoke:
         args.steps, args.batch_size, args.repeats = 2, 8, 1

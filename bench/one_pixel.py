@@ -56,7 +56,7 @@ def load_images(train: int, seed: int = 0):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = common.arguments(__doc__, repeats=None, warmup=None)
     parser.add_argument("--images", type=int, default=30, help="attacked images (A and B)")
     parser.add_argument("--art_images", type=int, default=2,
                         help="images attacked by ART's PixelAttack (0: skip it)")
@@ -68,8 +68,6 @@ def main(argv=None) -> int:
                         help="also time the batched attack one image per generate call")
     parser.add_argument("--train_steps", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks it runs")
     args = parser.parse_args(argv)
     if args.smoke:
         args.images, args.art_images, args.max_iter, args.population = 4, 1, 2, 20

@@ -11,7 +11,6 @@ LSGModel with random weights is used.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -22,14 +21,10 @@ from bench import common  # noqa: E402
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = common.arguments(__doc__)
     parser.add_argument("--images", type=int, default=10000)
     parser.add_argument("--batch_size", type=int, default=256)
     parser.add_argument("--phi_steps", type=int, default=500)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks it runs")
     args = parser.parse_args(argv)
     if args.smoke:
         args.images, args.phi_steps, args.repeats = 64, 5, 1

@@ -23,7 +23,6 @@ Once, the probabilities of both sides are checked to agree within 1e-4.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -133,18 +132,13 @@ def _fmt_ms(values) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = common.arguments(__doc__)
     parser.add_argument("--calls", type=positive_int, default=50,
                         help="batch-1 calls per round (each side)")
     parser.add_argument("--batch_calls", type=positive_int, default=10,
                         help="batch calls per round of the throughput comparison")
     parser.add_argument("--batch", type=positive_int, default=64,
                         help="images per call of the throughput comparison")
-    parser.add_argument("--repeats", type=positive_int, default=5)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--threads", type=positive_int, default=None,
-                        help="intra-op and inter-op threads of both sides")
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks it runs")
     args = parser.parse_args(argv)
     if args.warmup < 0:
         parser.error(f"--warmup must be >= 0, got {args.warmup}")

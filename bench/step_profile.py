@@ -44,11 +44,8 @@ MISSING_TORCH = "step_profile: needs torch (pip install -r bench/requirements.tx
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = common.arguments(__doc__, repeats=10, warmup=None, threads=os.cpu_count(), smoke=None, repeats_help="timed calls per kernel")
     parser.add_argument("--batch_size", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=10, help="timed calls per kernel")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="CPU threads of both frameworks (default: all cores)")
     args = parser.parse_args(argv)
     for name in ("batch_size", "repeats", "threads"):
         if getattr(args, name) < 1:

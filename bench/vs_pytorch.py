@@ -46,14 +46,9 @@ LAYER_TYPES = ("conv", "bn", "dense")
 
 def parse_args(argv=None) -> argparse.Namespace:
     """Parses the command line; ``--smoke`` overrides batch size, steps, repeats and warm-up."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = common.arguments(__doc__, threads=os.cpu_count(), smoke="batch 8, 2 steps, 1 repeat, 1 warm-up: a quick end-to-end check")
     parser.add_argument("--batch_size", type=int, default=128, help="images per training step")
     parser.add_argument("--steps", type=int, default=20, help="training steps per timed run")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per side")
-    parser.add_argument("--warmup", type=int, default=1,
-                        help="untimed runs per side first (>= 1: the first Keras fit traces)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="CPU threads of both frameworks (default: all cores)")
     parser.add_argument("--channels_last", action="store_true",
                         help="PyTorch side in torch.channels_last memory format (default NCHW)")
     parser.add_argument("--jit_compile", action="store_true",
@@ -66,8 +61,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--tf_data_autotune", action="store_true",
                         help="Keras input with tf.data autotuning on (the setting before it "
                              "was turned off; a speed lever)")
-    parser.add_argument("--smoke", action="store_true",
-                        help="batch 8, 2 steps, 1 repeat, 1 warm-up: a quick end-to-end check")
     args = parser.parse_args(argv)
     if args.smoke:
         for name, value in SMOKE.items():

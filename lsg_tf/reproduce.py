@@ -52,6 +52,20 @@ _SEEDS = flags.DEFINE_list("seeds", None,
 _VARIANTS = flags.DEFINE_list("variants", None,
                               "Variants to train and compare (default: std, alternate, joint "
                               "and, with --ablations, the ablations).")
+_LOCALIZATION = flags.DEFINE_enum(
+    "localization", "cifar", ["cifar", "tiny_imagenet"],
+    "cifar: the CIFAR-10 tables (Tables 1-5; MSRC-v2 photos for Table 3 with --voc_dir). "
+    "tiny_imagenet: Table 3 in-distribution on Tiny ImageNet animals (--data_dir: the Tiny "
+    "ImageNet folder), from scratch and fine-tuned from ImageNet (--tiny_settings), STD, "
+    "LSG-alternate and LSG-joint over --seeds (default 0,1); page in --out.")
+_TINY_SETTINGS = flags.DEFINE_list("tiny_settings", ["scratch", "finetune"],
+                                   "With --localization=tiny_imagenet: scratch "
+                                   "(tiny_imagenet.flags) and/or finetune "
+                                   "(tiny_imagenet_finetune.flags).")
+_EPOCHS = flags.DEFINE_integer("epochs", None, "With --localization=tiny_imagenet: override "
+                               "the flagfiles' epochs (smoke runs).", lower_bound=1)
+_TRAIN_SUBSET = flags.DEFINE_integer("train_subset", None, "With --localization=tiny_imagenet: "
+                                     "a stratified training subset (smoke runs).", lower_bound=1)
 
 
 def display_command(argv) -> str:
@@ -69,6 +83,8 @@ def main(argv):
     from lsg_tf.cli.console import quiet_logs
 
     quiet_logs()
+    if _LOCALIZATION.value == "tiny_imagenet":
+        return _tiny_imagenet()
     from lsg_tf.reproduction import reproduce_lib
 
     budget = reproduce_lib.BUDGETS[_BUDGET.value]
@@ -86,6 +102,27 @@ def main(argv):
                                 attacks=_ATTACKS.value)
     except ValueError as e:
         raise app.UsageError(str(e)) from None
+
+
+def _tiny_imagenet():
+    if not _DATA_DIR.value:
+        raise app.UsageError("--data_dir (a Tiny ImageNet folder) is required with "
+                             "--localization=tiny_imagenet")
+    from lsg_tf.reproduction import tiny_imagenet
+
+    runs_dir = _RUNS_DIR.value or os.path.join("runs", "reproduce-tiny-imagenet")
+    out = _OUT.value if _OUT["out"].present else os.path.join(_OUT.value, "tiny-imagenet")
+    try:
+        seeds = [int(s) for s in (_SEEDS.value or ["0", "1"])]
+        path = tiny_imagenet.reproduce_tiny_imagenet(
+            out, runs_dir, _DATA_DIR.value, _CACHE_DIR.value or os.path.join(runs_dir, "cache"),
+            seeds=seeds, settings=tuple(_TINY_SETTINGS.value),
+            variants=tuple(_VARIANTS.value or ("std", "alternate", "joint")),
+            command=display_command(sys.argv), epochs=_EPOCHS.value,
+            train_subset=_TRAIN_SUBSET.value)
+    except ValueError as e:
+        raise app.UsageError(str(e)) from None
+    print(f"results -> {path}")
 
 
 if __name__ == "__main__":

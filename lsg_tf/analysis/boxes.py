@@ -19,7 +19,7 @@ ground-truth region ``S_x`` of appendix E, so the one-filter (E.1) and CAM (E.2)
 * :func:`pointing_game` (Zhang et al., ECCV 2016): a hit when the map's maximum lies in the box.
 
 Every result keeps per-item values (IoUs, hits) in item order, the same items for LSG and STD,
-for :func:`lsg_tf.stats.paired_bootstrap` (or ``localization_report.comparisons`` on
+for :func:`lsg_tf.reporting.stats.paired_bootstrap` (or ``localization_report.comparisons`` on
 ``localize``'s results). Example, ``maps = loc.feature_maps(model, data.images)``::
 
     data = boxes_as_voc(images, labels, boxes, class_names)

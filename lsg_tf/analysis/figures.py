@@ -205,3 +205,38 @@ def localization_figure(rows, run_names):
             ax.set_yticks([])
     fig.tight_layout()
     return fig
+
+
+def report_figures(report) -> dict:
+    """The report's figures (a :class:`~lsg_tf.analysis.report_lib.Report`), by FIGURES key."""
+    names = list(report.data.class_names)
+    runs = report.runs
+    opts = report.options
+
+    def gate_title(run):
+        return f"{run.name} ({'trained G' if run.gate_trained else 'Φ-minimising G'})"
+
+    def mask_title(result):
+        classes = ", ".join(names[c] for c in result.classes)
+        return f"masked: {classes} ({len(result.masked_filters)} filters)"
+
+    return {
+        "gates": gate_heatmaps({gate_title(r): r.analysis_gate for r in runs}, names),
+        "masking": confusion_grid(
+            {r.name: [("no mask", r.masking[0].baseline_confusion)]
+             + [(mask_title(m), m.confusion) for m in r.masking] for r in runs}, names),
+        "similarity": similarity_grid(
+            {r.name: (r.similarity.tp, r.similarity.fn) for r in runs}, names),
+        "correlation": correlation_panels(
+            {r.name: r.correlation[np.ix_(r.filter_order, r.filter_order)] for r in runs},
+            opts.redundancy_thresholds, {r.name: r.redundancy for r in runs}),
+        "clusters": cluster_panels(
+            {r.name: (_centres_by_gate_row(r)[:, r.filter_order],
+                      r.analysis_gate[:, r.filter_order]) for r in runs}, names),
+    }
+
+
+def _centres_by_gate_row(run) -> np.ndarray:
+    centres = np.zeros_like(run.clusters.centres)
+    centres[run.clusters.gate_row] = run.clusters.centres
+    return centres

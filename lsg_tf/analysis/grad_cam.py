@@ -2,7 +2,7 @@
 
 For an image with last conv feature map ``F`` ``[h, w, K]`` and logits ``z = head(F)``, the map
 of class ``c`` is ``ReLU(sum_k alpha_k F_k)`` with ``alpha_k = mean_ij dz_c / dF_ijk``.
-An :class:`~lsg_tf.model.LSGModel`'s STD path (``model(x)``) is GAP + one Dense layer, so
+An :class:`~lsg_tf.core.model.LSGModel`'s STD path (``model(x)``) is GAP + one Dense layer, so
 ``dz_c / dF_ijk = W[k, c] / (h w)`` and Grad-CAM is ``ReLU(CAM_c) / (h w)``, the CAM of
 paper section 4.4 (Zhou et al. 2016) up to a positive factor; it differs for other heads.
 Score the maps with :func:`lsg_tf.analysis.boxes.summarise_maps` or
@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from lsg_tf import features
+from lsg_tf.core import features
 
 
 def grad_cam(model, images, class_indices, batch_size: int = 64, head=None) -> np.ndarray:
     """Grad-CAM maps of one class per image, ``float32 [N, h, w]`` (feature-map resolution).
 
     Args:
-        model: an :class:`~lsg_tf.model.LSGModel`.
+        model: an :class:`~lsg_tf.core.model.LSGModel`.
         images: uint8 (0-255) or float (0-1) ``[N, H, W, C]`` at the model's input size.
         class_indices: ``[N]`` the class of each image's map (e.g. its label).
         batch_size: images per gradient pass.

@@ -37,8 +37,6 @@ import math
 
 import numpy as np
 
-from lsg_tf.core import features
-
 # The results and their summaries, re-exported: callers use ``loc.LocalizationResult`` etc.
 from lsg_tf.analysis.localization_scores import (  # noqa: F401
     PER_ITEM_FIELDS,
@@ -52,6 +50,7 @@ from lsg_tf.analysis.localization_scores import (  # noqa: F401
     summarise_one_filter,
     summary_dict,
 )
+from lsg_tf.core import features
 
 # The VOC-layout reader, re-exported: callers use ``loc.read_voc_folder`` and ``loc.VocData``.
 from lsg_tf.data.voc import (  # noqa: F401

@@ -64,7 +64,7 @@ def _check_paired(lsg, std, run: str, baseline: str):
                          "a paired bootstrap needs the same items")
 
 
-def _recomputed_bootstrap(statistic_a, statistic_b, n: int, **kwargs):
+def recomputed_bootstrap(statistic_a, statistic_b, n: int, **kwargs):
     """:func:`stats.paired_bootstrap` of ``statistic_a(w) − statistic_b(w)``, ``w`` the counts
     of the resampled items: codes ``0..n-1`` stand for run a's items, ``n..2n-1`` for b's."""
 
@@ -130,9 +130,9 @@ def comparisons(per_variant, names, schemes, resamples: int = BOOTSTRAP_RESAMPLE
                                           threshold) for r in (lsg, std)]
             cam = [np.asarray(r.cam.item_iou, np.float64) for r in (lsg, std)]
             intervals = {
-                "one_filter_avg_iou": _recomputed_bootstrap(
+                "one_filter_avg_iou": recomputed_bootstrap(
                     lambda w: totals[0](w)[0], lambda w: totals[1](w)[0], n, **kwargs),
-                "one_filter_ap": _recomputed_bootstrap(
+                "one_filter_ap": recomputed_bootstrap(
                     lambda w: totals[0](w)[1], lambda w: totals[1](w)[1], n, **kwargs),
                 "cam_avg_iou": stats.paired_bootstrap(cam[0], cam[1], **kwargs),
                 "cam_ap": stats.paired_bootstrap(cam[0] > threshold, cam[1] > threshold,
@@ -315,7 +315,17 @@ def localization_report(run_dirs, names, voc_dir: str, out_dir: str, command: st
                       "runs": {n: loc.summary_dict(r) for n, r in zip(names, v)}}
                      for v in per_variant],
         "comparisons": compared}, finite=True)
-    # Figure: per class its first item.
+    rows = figure_rows(first, items, class_names, data, figure_inputs)
+    save_figure(localization_figure(rows, names), os.path.join(out_dir, FIGURE_FILE))
+    write_json(os.path.join(out_dir, JSON_FILE), document)  # last: marks a complete report
+    return document
+
+
+def figure_rows(first, items, class_names, data, figure_inputs) -> list:
+    """The rows of Fig. 8 (:func:`~lsg_tf.analysis.figures.localization_figure`): per class
+    its first item; per run (``figure_inputs``: ``(model, maps, first variant's result)``) the
+    class's best assigned filter (highest IoU^k; without one, the filter best on this image)
+    and the CAM of the labelled class."""
     rows = []
     for cls in first.cam.per_class:
         c = next(i.model_class for i in items
@@ -334,6 +344,4 @@ def localization_report(run_dirs, names, voc_dir: str, out_dir: str, command: st
                                          result.top_fraction)
             per.append((seg, k, cam))
         rows.append((cls.name, data.images[item.image], item.target & item.valid, per))
-    save_figure(localization_figure(rows, names), os.path.join(out_dir, FIGURE_FILE))
-    write_json(os.path.join(out_dir, JSON_FILE), document)  # last: marks a complete report
-    return document
+    return rows

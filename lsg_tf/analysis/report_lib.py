@@ -399,49 +399,15 @@ def write_report(report: Report, out_dir: str, command: str = "") -> dict:
     os.makedirs(out_dir, exist_ok=True)
     paths = {"report": os.path.join(out_dir, REPORT_FILE),
              "json": os.path.join(out_dir, JSON_FILE)}
-    for key, figure in _figures(report).items():
+    from lsg_tf.analysis.figures import report_figures
+
+    for key, figure in report_figures(report).items():
         paths[key] = os.path.join(out_dir, FIGURES[key])
         plots.save_figure(figure, paths[key])
     compared = report_intervals.comparisons(report)
     run_io.write_text(paths["json"], dump_json(report_json(report, command, compared)))
     run_io.write_text(paths["report"], markdown.report_markdown(report, command, compared))
     return paths
-
-
-def _figures(report: Report) -> dict:
-    from lsg_tf.analysis import figures
-
-    names = list(report.data.class_names)
-    runs = report.runs
-    opts = report.options
-
-    def gate_title(run):
-        return f"{run.name} ({'trained G' if run.gate_trained else 'Φ-minimising G'})"
-
-    def mask_title(result):
-        classes = ", ".join(names[c] for c in result.classes)
-        return f"masked: {classes} ({len(result.masked_filters)} filters)"
-
-    return {
-        "gates": figures.gate_heatmaps({gate_title(r): r.analysis_gate for r in runs}, names),
-        "masking": figures.confusion_grid(
-            {r.name: [("no mask", r.masking[0].baseline_confusion)]
-             + [(mask_title(m), m.confusion) for m in r.masking] for r in runs}, names),
-        "similarity": figures.similarity_grid(
-            {r.name: (r.similarity.tp, r.similarity.fn) for r in runs}, names),
-        "correlation": figures.correlation_panels(
-            {r.name: r.correlation[np.ix_(r.filter_order, r.filter_order)] for r in runs},
-            opts.redundancy_thresholds, {r.name: r.redundancy for r in runs}),
-        "clusters": figures.cluster_panels(
-            {r.name: (_centres_by_gate_row(r)[:, r.filter_order],
-                      r.analysis_gate[:, r.filter_order]) for r in runs}, names),
-    }
-
-
-def _centres_by_gate_row(run: RunAnalysis) -> np.ndarray:
-    centres = np.zeros_like(run.clusters.centres)
-    centres[run.clusters.gate_row] = run.clusters.centres
-    return centres
 
 
 def _public_config(config: dict) -> dict:

@@ -122,6 +122,10 @@ STRATEGY = flags.DEFINE_enum(
 CPU_REPLICAS = flags.DEFINE_integer("num_cpu_replicas", 2,
                                      "Logical CPU replicas for mirrored without GPUs.", lower_bound=1)
 _JIT = flags.DEFINE_bool("jit_compile", False, "XLA-compile the train step (single device only).")
+_CACHE_FROZEN = flags.DEFINE_bool(
+    "cache_frozen", False,
+    "Compute the frozen part of the backbone (efficientnet_lite0_top2) once and train only its "
+    "top on the cached output (no augmentation reaches it); kept in --cache_dir if given.")
 _VALIDATION_FREQ = flags.DEFINE_integer("validation_freq", 1, "Evaluate the test set every N epochs.",
                                         lower_bound=1)
 _VERBOSE = flags.DEFINE_integer("verbose", 1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line.")

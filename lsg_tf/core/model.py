@@ -51,6 +51,9 @@ class LSGModel(keras.Model):
             the convention of :func:`lsg_tf.core.backbones.build_backbone`.
         classifier_bias_decay: also decay the classifier bias (weight-decay scope
             ``"all"``: every network variable, never G).
+        image_inputs: False when the inputs are feature maps of a frozen network part,
+            computed once (:mod:`lsg_tf.training.frozen_cache`): they are then taken as
+            they are (no scaling, no normalisation, no pixel-range check).
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class LSGModel(keras.Model):
         class_names=None,
         classifier_weight_decay: float = 0.0,
         classifier_bias_decay: bool = False,
+        image_inputs: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -107,6 +111,7 @@ class LSGModel(keras.Model):
             raise ValueError(f"input_std must be > 0 per channel, got {self.input_std}")
         self.classifier_weight_decay = float(classifier_weight_decay)
         self.classifier_bias_decay = bool(classifier_bias_decay)
+        self.image_inputs = bool(image_inputs)
         decay = (keras.regularizers.L2(classifier_weight_decay / 2)
                  if classifier_weight_decay else None)
 
@@ -156,6 +161,8 @@ class LSGModel(keras.Model):
         scaled by 1/255 first, so uint8 and the equivalent float images give equal logits.
         """
         images = ops.convert_to_tensor(images)
+        if not self.image_inputs:
+            return ops.cast(images, "float32")
         if "int" in str(images.dtype):
             images = ops.cast(images, "float32") / 255.0
         mean = ops.convert_to_tensor(self.input_mean, dtype=images.dtype)
@@ -262,7 +269,8 @@ class LSGModel(keras.Model):
         The first batch is checked before training: float images must be in [0, 1]
         (0-255 floats would train to chance), labels integers in ``[0, C)``.
         """
-        check_first_batch(x, y, self.num_classes)
+        if self.image_inputs:
+            check_first_batch(x, y, self.num_classes)
         callbacks = list(callbacks or [])
         if not any(isinstance(c, TrainingPathSelector) for c in callbacks):
             callbacks.insert(0, TrainingPathSelector())
@@ -385,6 +393,7 @@ class LSGModel(keras.Model):
             "class_names": self.class_names,
             "classifier_weight_decay": self.classifier_weight_decay,
             "classifier_bias_decay": self.classifier_bias_decay,
+            "image_inputs": self.image_inputs,
         }
 
     @classmethod

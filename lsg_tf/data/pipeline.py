@@ -183,16 +183,31 @@ def make_train_dataset(
             x.shape[1], x.shape[2]) <= CROP_PADDING:
         raise ValueError(f"crop_padding='reflect' needs images larger than {CROP_PADDING} "
                          f"pixels per side, got {x.shape[1]}x{x.shape[2]}")
-    steps = steps_per_epoch(len(x), batch_size)
+    steps_per_epoch(len(x), batch_size)  # checks batch_size
     if int(start_epoch) < 0:
         raise ValueError(f"start_epoch must be >= 0, got {start_epoch}")
     if num_epochs is not None and int(num_epochs) < 1:
         raise ValueError(f"num_epochs must be >= 1 or None, got {num_epochs}")
     if not -(2**63) <= int(seed) < 2**63:
         raise ValueError(f"seed must fit in int64, got {seed}")
-    n = len(x)
     x_t = tf.convert_to_tensor(x)
     y_t = tf.convert_to_tensor(y)
+
+    def make_batch(batch_seed, index):
+        images = _augment_batch(tf.gather(x_t, index), batch_seed, augment, crop_padding)
+        images = tf.cast(images, tf.float32) / 255.0
+        return images, tf.gather(y_t, index)
+
+    ds = _epoch_batches(len(x), batch_size, seed, start_epoch, num_epochs).map(
+        make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(pipeline_options())
+
+
+def _epoch_batches(n: int, batch_size: int, seed: int, start_epoch: int,
+                   num_epochs: int | None) -> tf.data.Dataset:
+    """``(batch seed, example indices)`` of every batch of epochs start_epoch, ...: epoch e's
+    order is a stateless permutation seeded by (seed, e), batch b's seed folds in (e, b)."""
+    steps = steps_per_epoch(n, batch_size)
     base_seed = tf.constant([int(seed), 0], dtype=tf.int64)
 
     def epoch_batches(epoch):
@@ -204,21 +219,35 @@ def make_train_dataset(
             (tf.fill([steps], epoch), tf.range(steps, dtype=tf.int64), index)
         )
 
-    def make_batch(epoch, step, index):
+    def batch_seed(epoch, step, index):
         key = tf.random.experimental.stateless_fold_in(
             _epoch_key(base_seed, epoch), 1, alg="philox"
         )
-        batch_seed = tf.random.experimental.stateless_fold_in(key, step, alg="philox")
-        images = _augment_batch(tf.gather(x_t, index), batch_seed, augment, crop_padding)
-        images = tf.cast(images, tf.float32) / 255.0
-        return images, tf.gather(y_t, index)
+        return tf.random.experimental.stateless_fold_in(key, step, alg="philox"), index
 
     if num_epochs is None:
         epochs = tf.data.Dataset.counter(start=int(start_epoch))
     else:
         epochs = tf.data.Dataset.range(int(start_epoch), int(start_epoch) + int(num_epochs))
-    ds = epochs.flat_map(epoch_batches)
-    ds = ds.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return epochs.flat_map(epoch_batches).map(batch_seed)
+
+
+def make_feature_dataset(features: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
+                         start_epoch: int = 0) -> tf.data.Dataset:
+    """The batches of :func:`make_train_dataset` (same order for the same seed and epoch) over
+    cached float feature maps ``[N, h, w, c]`` instead of images: no augmentation, no scaling.
+    """
+    features = np.asarray(features)
+    if features.dtype.kind != "f" or features.ndim != 4 or len(features) != len(y):
+        raise ValueError(f"features must be float [N, h, w, c] with one label each, got "
+                         f"{features.dtype} {features.shape} and {len(y)} labels")
+    if int(start_epoch) < 0:
+        raise ValueError(f"start_epoch must be >= 0, got {start_epoch}")
+    f_t = tf.convert_to_tensor(features, tf.float32)
+    y_t = tf.convert_to_tensor(np.asarray(y, np.int32))
+    ds = _epoch_batches(len(features), batch_size, seed, start_epoch, None).map(
+        lambda _, index: (tf.gather(f_t, index), tf.gather(y_t, index)),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE).with_options(pipeline_options())
 
 

@@ -148,7 +148,7 @@ def train_runs(budget: Budget, variants, runs_dir: str, source: DataSource,
 
 # Settings added after runs were first keyed, at the value those runs trained with: left out
 # of the key at that value, so finished runs keep their keys.
-_KEY_NEUTRAL = {"period_unit": "epoch"}
+_KEY_NEUTRAL = {"period_unit": "epoch", "cache_frozen": False}
 
 
 def _run_key(config) -> dict:

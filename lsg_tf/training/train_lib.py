@@ -21,7 +21,7 @@ from lsg_tf.core.callbacks import GateImageLogger, RunRecorder, StopOnNonFiniteL
 from lsg_tf.core.choices import GATE_OPTIMIZERS, LR_SCHEDULES, OPTIMIZERS
 from lsg_tf.core.model import LSGModel
 from lsg_tf.core.schedule import Schedule
-from lsg_tf.training import distribute, recipes
+from lsg_tf.training import distribute, frozen_cache, recipes
 
 # Settings that may change when a run is resumed; anything else must match.
 _FIELDS_ALLOWED_TO_CHANGE_ON_RESUME = (
@@ -81,6 +81,9 @@ class TrainConfig:
     jit_compile: bool = False
     validation_freq: int = 1
     verbose: int = 1
+    # Train only the top of a partly frozen backbone, on the frozen part's output computed
+    # once (lsg_tf.training.frozen_cache).
+    cache_frozen: bool = False
     export_dir: str | None = None
     export_name: str | None = None
 
@@ -173,7 +176,8 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
         evaluated_on = "validation"
     augment = data.default_augmentation(splits) if config.augment == "auto" else config.augment
     steps = data.steps_per_epoch(len(splits.x_train), config.batch_size)
-    mean, std = splits.channel_stats()
+    mean, std = (backbones.input_statistics(config.model, config.backbone_weights)
+                 or splits.channel_stats())
 
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
@@ -187,17 +191,28 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
         num_filters = backbones.feature_channels(backbone)
         fixed = (gate_lib.parse_fixed_gate(config.fixed_gate, splits.num_classes, num_filters)
                  if config.fixed_gate else None)
-        model = LSGModel(
-            backbone, splits.num_classes, schedule=config.schedule(),
-            lsg_weight=config.lsg_weight, sparsity_coefficient=config.sparsity_coefficient,
-            density_target=config.density_target, sparsity_form=config.sparsity_form,
-            fixed_gate=fixed, input_mean=mean, input_std=std,
-            class_names=splits.class_names, classifier_weight_decay=config.weight_decay,
-            classifier_bias_decay=config.weight_decay_scope == "all")
-        model.compile(optimizer=make_optimizer(config, steps),
-                      gate_optimizer=make_gate_optimizer(config),
-                      jit_compile=config.jit_compile)
-        initial_epoch, history, wall_time = run_io.load_checkpoint(run_dir, model)
+
+        def make_model(net, **overrides):
+            settings = dict(
+                schedule=config.schedule(), lsg_weight=config.lsg_weight,
+                sparsity_coefficient=config.sparsity_coefficient,
+                density_target=config.density_target, sparsity_form=config.sparsity_form,
+                fixed_gate=fixed, input_mean=mean, input_std=std,
+                class_names=splits.class_names, classifier_weight_decay=config.weight_decay,
+                classifier_bias_decay=config.weight_decay_scope == "all")
+            return LSGModel(net, splits.num_classes, **{**settings, **overrides})
+
+        model = make_model(backbone)
+        split = backbones.frozen_split(config.model, backbone) if config.cache_frozen else None
+        if config.cache_frozen and split is None:
+            raise ValueError(f"cache_frozen needs a backbone with a frozen part (e.g. "
+                             f"efficientnet_lite0_top2), not {config.model!r}")
+        # The model the optimizer trains: the full one, or its top on cached features.
+        trained = model if split is None else frozen_cache.top_model(make_model, split[1])
+        trained.compile(optimizer=make_optimizer(config, steps),
+                        gate_optimizer=make_gate_optimizer(config),
+                        jit_compile=config.jit_compile)
+        initial_epoch, history, wall_time = run_io.load_checkpoint(run_dir, trained)
 
     # Data, model and checkpoint are valid: only now does the folder get the run's settings.
     run_io.write_json(os.path.join(run_dir, run_io.CONFIG_FILE), dataclasses.asdict(config))
@@ -208,22 +223,28 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
     if initial_epoch < config.epochs:
         if config.verbose and initial_epoch:
             print(f"Resuming {run_dir} at epoch {initial_epoch + 1}/{config.epochs}")
-        train_ds = data.make_train_dataset(splits.x_train, splits.y_train, config.batch_size,
-                                           seed=config.seed, augment=augment,
-                                           start_epoch=initial_epoch,
-                                           crop_padding=config.crop_padding)
-        test_ds = data.make_eval_dataset(splits.x_test, splits.y_test, config.batch_size)
+        if split is None:
+            train_ds = data.make_train_dataset(splits.x_train, splits.y_train,
+                                               config.batch_size, seed=config.seed,
+                                               augment=augment, start_epoch=initial_epoch,
+                                               crop_padding=config.crop_padding)
+            test_ds = data.make_eval_dataset(splits.x_test, splits.y_test, config.batch_size)
+        else:
+            train_ds, test_ds = _cached_datasets(split[0], model, splits, config,
+                                                 initial_epoch)
         recorder = RunRecorder(run_dir, history, wall_time)
         log_dir = os.path.join(run_dir, run_io.TENSORBOARD_DIR)
         callbacks = [StopOnNonFiniteLoss(), recorder,
                      keras.callbacks.TensorBoard(log_dir, write_graph=False),
                      GateImageLogger(os.path.join(log_dir, "gate"), splits.class_names),
                      *extra_callbacks]
-        model.fit(train_ds, epochs=config.epochs, initial_epoch=initial_epoch,
-                  steps_per_epoch=steps, validation_data=test_ds,
-                  validation_freq=config.validation_freq, callbacks=callbacks, shuffle=False,
-                  verbose=config.verbose)
+        trained.fit(train_ds, epochs=config.epochs, initial_epoch=initial_epoch,
+                    steps_per_epoch=steps, validation_data=test_ds,
+                    validation_freq=config.validation_freq, callbacks=callbacks,
+                    shuffle=False, verbose=config.verbose)
         wall_time = recorder.wall_time
+    if trained is not model:
+        frozen_cache.copy_head(trained, model)
 
     test_ds = data.make_eval_dataset(splits.x_test, splits.y_test, config.batch_size)
     final = model.evaluate(test_ds, return_dict=True, verbose=0)
@@ -249,6 +270,20 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
         metrics["export"] = _export(model, config, run_dir)
         run_io.write_json(os.path.join(run_dir, run_io.METRICS_FILE), metrics)
     return metrics
+
+
+def _cached_datasets(frozen, model, splits, config: TrainConfig, initial_epoch: int):
+    """Training and evaluation datasets of the frozen part's output (computed once)."""
+    kwargs = {"cache_dir": config.cache_dir, "verbose": config.verbose}
+    train = frozen_cache.frozen_features(frozen, model, splits.x_train, config.batch_size,
+                                         "train", **kwargs)
+    test = frozen_cache.frozen_features(frozen, model, splits.x_test, config.batch_size,
+                                        "test", **kwargs)
+    train_ds = data.make_feature_dataset(train, splits.y_train, config.batch_size,
+                                         config.seed, initial_epoch)
+    test_ds = tf.data.Dataset.from_tensor_slices((test, splits.y_test)).batch(
+        config.batch_size).with_options(data.pipeline_options())
+    return train_ds, test_ds
 
 
 def _export(model, config: TrainConfig, run_dir: str) -> str:

@@ -7,10 +7,11 @@ import keras
 import numpy as np
 import pytest
 
-from lsg_tf import features, stats
 from lsg_tf.analysis import boxes as bx
 from lsg_tf.analysis import localization as loc
 from lsg_tf.analysis.grad_cam import grad_cam
+from lsg_tf.core import features
+from lsg_tf.reporting import stats
 
 
 # ---------------------------------------------------------------------------- box_mask

@@ -48,13 +48,14 @@ from __future__ import annotations
 
 import keras
 
-from lsg_tf.core.backbones import applications, checks, cifar
+from lsg_tf.core.backbones import applications, checks, cifar, lite
 from lsg_tf.core.backbones.cifar import SubsampleZeroPad
 from lsg_tf.core.choices import BATCH_NORMS, INITIALIZERS, SHORTCUTS, WEIGHT_DECAY_SCOPES
 
-__all__ = ["BACKBONES", "KERAS_PREFIX", "SubsampleZeroPad", "build_backbone", "feature_channels"]
+__all__ = ["BACKBONES", "KERAS_PREFIX", "SubsampleZeroPad", "build_backbone", "feature_channels",
+           "frozen_split", "input_statistics"]
 
-BACKBONES = (*cifar.RESNET20_VARIANTS, "alexnet_cifar", "resnet152_top2")
+BACKBONES = (*cifar.RESNET20_VARIANTS, "alexnet_cifar", "resnet152_top2", *lite.NAMES)
 """Names of the built-in backbones; ``"keras:<ApplicationName>"`` also works."""
 
 KERAS_PREFIX = "keras:"
@@ -135,6 +136,9 @@ def build_backbone(
         if weights is not None:
             checks.load_weights(model, weights, name, shape)
         return model
+    if name in lite.NAMES:
+        checks.check_min_size(name, shape, applications.DEFAULT_MIN_SIZE)
+        return lite.build(name, shape, weights, weight_decay, seed)
     if name == "resnet152_top2":
         checks.check_min_size(name, shape, applications.DEFAULT_MIN_SIZE)
         return applications.application_backbone(
@@ -187,3 +191,16 @@ def _parse_name(name) -> str | None:
             )
         return application
     raise ValueError(f"unknown backbone name {name!r}; allowed: {allowed}")
+
+
+def frozen_split(name: str, backbone: keras.Model) -> tuple[keras.Model, keras.Model] | None:
+    """``(frozen, top)`` of a backbone whose lower part is frozen and can be computed once
+    (``top(frozen(x)) == backbone(x)``, ``top`` shares the backbone's layers); None for the
+    other backbones."""
+    return lite.frozen_split(name, backbone) if lite.NAMES.get(name) is not None else None
+
+
+def input_statistics(name: str, weights: str | None):
+    """Per-channel ``(mean, std)`` of inputs in [0, 1] that pretrained ``weights`` of
+    backbone ``name`` expect, or None (normalise with the data set's statistics)."""
+    return lite.INPUT_STATISTICS if name in lite.NAMES and weights == "imagenet" else None
