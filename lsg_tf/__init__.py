@@ -5,18 +5,21 @@
 * :class:`LSGModel` (``lsg_tf.core.model``): the CNN with a gate, trained by Algorithm 1.
 * :class:`GateConstraint` (``lsg_tf.core.gate``): the gate's projection (column max = 1, [0, 1]).
 * :class:`Schedule` (``lsg_tf.core.schedule``): which path trains in which epoch.
+* :func:`build_backbone` (``lsg_tf.core.backbones``): images to the last feature map.
 * :func:`load_model`: loads a ``.keras`` file written by lsg_tf.
 * :func:`export_saved_model` (``lsg_tf.serving.export_lib``): the STD path for TF Serving.
 """
 
 import importlib
 
-__all__ = ["LSGModel", "GateConstraint", "Schedule", "load_model", "export_saved_model"]
+__all__ = ["LSGModel", "GateConstraint", "Schedule", "build_backbone", "load_model",
+           "export_saved_model"]
 
 _LAZY = {
     "LSGModel": "lsg_tf.core.model",
     "GateConstraint": "lsg_tf.core.gate",
     "Schedule": "lsg_tf.core.schedule",
+    "build_backbone": "lsg_tf.core.backbones",
     "export_saved_model": "lsg_tf.serving.export_lib",
 }
 

@@ -111,7 +111,7 @@ def _tiny_imagenet():
     from lsg_tf.reproduction import tiny_imagenet
 
     runs_dir = _RUNS_DIR.value or os.path.join("runs", "reproduce-tiny-imagenet")
-    out = _OUT.value if _OUT["out"].present else os.path.join(_OUT.value, "tiny-imagenet")
+    out = _OUT.value if _OUT.present else os.path.join(_OUT.value, "tiny-imagenet")
     try:
         seeds = [int(s) for s in (_SEEDS.value or ["0", "1"])]
         path = tiny_imagenet.reproduce_tiny_imagenet(

@@ -209,9 +209,10 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
                              f"efficientnet_lite0_top2), not {config.model!r}")
         # The model the optimizer trains: the full one, or its top on cached features.
         trained = model if split is None else frozen_cache.top_model(make_model, split[1])
-        trained.compile(optimizer=make_optimizer(config, steps),
-                        gate_optimizer=make_gate_optimizer(config),
-                        jit_compile=config.jit_compile)
+        for each in {id(model): model, id(trained): trained}.values():
+            each.compile(optimizer=make_optimizer(config, steps),
+                         gate_optimizer=make_gate_optimizer(config),
+                         jit_compile=config.jit_compile)
         initial_epoch, history, wall_time = run_io.load_checkpoint(run_dir, trained)
 
     # Data, model and checkpoint are valid: only now does the folder get the run's settings.

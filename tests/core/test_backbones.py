@@ -307,7 +307,8 @@ def test_build_backbone_imagenet_offline_raises_clear_error(monkeypatch, name):
         (
             "resnet18",
             r"unknown backbone name 'resnet18'; "
-            r"allowed: 'resnet20', 'alexnet_cifar', 'resnet152_top2' or 'keras:<Name>'",
+            r"allowed: 'resnet20', 'resnet20_stem2', 'resnet20_stem2_k128', 'alexnet_cifar', "
+            r"'resnet152_top2', 'efficientnet_lite0', 'efficientnet_lite0_top2' or 'keras:<Name>'",
         ),
         ("keras:MobileNetV9", r"unknown keras.applications model 'MobileNetV9'.*MobileNetV2"),
         ("keras:", r"unknown keras.applications model ''"),
@@ -399,4 +400,17 @@ def test_feature_channels_bad_input_raises():
 
 
 def test_backbones_constant_lists_builtin_names():
-    assert BACKBONES == ("resnet20", "alexnet_cifar", "resnet152_top2")
+    assert BACKBONES == ("resnet20", "resnet20_stem2", "resnet20_stem2_k128", "alexnet_cifar",
+                         "resnet152_top2", "efficientnet_lite0", "efficientnet_lite0_top2")
+
+
+@pytest.mark.parametrize("name, filters", [("resnet20_stem2", 64), ("resnet20_stem2_k128", 128)])
+def test_64_pixel_resnet20_variants_keep_an_8x8_map(name, filters):
+    model = build_backbone(name, (64, 64, 3), shortcut="b", seed=0)
+    assert model.output.shape[1:] == (8, 8, filters)
+    assert model.get_layer("stem_conv").strides == (2, 2)
+    plain = build_backbone("resnet20", (64, 64, 3), shortcut="b", seed=0)
+    assert plain.output.shape[1:] == (16, 16, 64)
+    # The stem stride changes no weight shape: the K = 64 variant has ResNet20's parameters.
+    if filters == 64:
+        assert model.count_params() == plain.count_params()

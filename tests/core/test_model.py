@@ -235,3 +235,19 @@ def test_sparsity_penalty_is_eq2_on_the_gate():
     norm = float(np.sum(np.abs(model.gate.numpy())))
     expected = 0.5 * abs(norm - 0.5 * model.num_classes * model.num_filters)
     assert float(model.sparsity_penalty()) == pytest.approx(expected)
+
+
+def test_feature_inputs_are_taken_as_they_are():
+    """image_inputs=False (cached features of a frozen part): no scaling, no range check."""
+    backbone = tiny_backbone((4, 4, 3), filters=5)
+    model = LSGModel(backbone, 3, input_mean=[0.5] * 3, input_std=[2.0] * 3,
+                     image_inputs=False)
+    features = np.full((2, 4, 4, 3), 7.0, np.float32)
+    np.testing.assert_allclose(model.normalise(features), features)
+    model.compile(optimizer="sgd")
+    model.fit(features, np.array([0, 1]), epochs=1, verbose=0)  # values > 1.5 are accepted
+    assert LSGModel.from_config(model.get_config()).image_inputs is False
+    images = LSGModel(backbone, 3)
+    with pytest.raises(ValueError, match="float pixel values reach 7.0"):
+        images.compile(optimizer="sgd")
+        images.fit(features, np.array([0, 1]), epochs=1, verbose=0)

@@ -604,3 +604,21 @@ def test_pipelines_turn_tf_data_autotuning_off_and_stay_deterministic():
         options = ds.options()
         assert options.autotune.enabled is False
         assert options.deterministic is True
+
+
+def test_feature_dataset_batches_follow_the_training_pipeline_order():
+    """Cached features are batched in the order make_train_dataset draws images (same seed,
+    same epoch), so a cached run sees the batches an image run would."""
+    n, batch = 12, 4
+    images = np.arange(n, dtype=np.uint8).reshape(n, 1, 1, 1).repeat(2, axis=1).repeat(2, axis=2)
+    labels = np.arange(n) % 3
+    features = np.arange(n, dtype=np.float32).reshape(n, 1, 1, 1) * 10.0
+    image_ds = data.make_train_dataset(images, labels, batch, seed=7, augment="none",
+                                       start_epoch=2, num_epochs=1)
+    feature_ds = data.make_feature_dataset(features, labels, batch, seed=7, start_epoch=2)
+    for (x, y), (f, g) in zip(image_ds, feature_ds.take(n // batch)):
+        np.testing.assert_array_equal(np.round(x.numpy()[:, 0, 0, 0] * 255) * 10,
+                                      f.numpy()[:, 0, 0, 0])
+        np.testing.assert_array_equal(y.numpy(), g.numpy())
+    with pytest.raises(ValueError, match="features must be float"):
+        data.make_feature_dataset(images, labels, batch, seed=0)

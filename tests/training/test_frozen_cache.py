@@ -10,7 +10,6 @@ from lsg_tf import data
 from lsg_tf.core.backbones import build_backbone, frozen_split
 
 
-
 def _tiny_tree(root, classes=3, per_class=4, size=32):
     from PIL import Image
 
@@ -29,7 +28,8 @@ def test_top_on_frozen_output_equals_the_backbone():
     backbone = build_backbone("efficientnet_lite0_top2", (32, 32, 3), seed=0)
     frozen, top = frozen_split("efficientnet_lite0_top2", backbone)
     x = np.random.default_rng(0).random((2, 32, 32, 3), np.float32)
-    np.testing.assert_allclose(top(frozen(x)), backbone(x), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(top(frozen(x, training=False), training=False),
+                               backbone(x, training=False), rtol=1e-5, atol=1e-5)
     assert not frozen.trainable_weights
     assert {w.path for w in top.trainable_weights} == {w.path for w in backbone.trainable_weights}
     assert frozen_split("resnet20", build_backbone("resnet20", (32, 32, 3))) is None

@@ -31,7 +31,7 @@ NAMES = {"efficientnet_lite0": None, "efficientnet_lite0_top2": 2}
 WEIGHTS_SIZE = 224
 _MEAN, _STD = NORMALIZATIONS["inception"]
 # Per-channel mean and std of inputs in [0, 1] for the ImageNet weights.
-INPUT_STATISTICS = ([_MEAN / 255.0] * 3, [_STD / 255.0] * 3)
+INPUT_STATISTICS = ([m / 255.0 for m in _MEAN], [s / 255.0 for s in _STD])
 _NETWORK = "efficientnet_lite0"
 
 
