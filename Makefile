@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 FASHION_DIR ?= /usr/share/datasets/fashion-mnist
 DEMO_DIR ?= runs/demo
 
-.PHONY: setup data bazel demo test test-slow clean bazel-test bench reproduce package-check
+.PHONY: setup data bazel demo test test-slow lint clean bazel-test bench reproduce package-check
 
 setup: $(VENV)/.installed
 
@@ -40,11 +40,15 @@ demo: setup data
 test: setup data
 	$(PY) -m pytest -q -m "not slow"
 
+# ruff (pyproject.toml: pycodestyle, pyflakes, import order, lines of at most 100 characters).
+lint: setup
+	$(VENV)/bin/ruff check .
+
 # Heavier checks (longer real-data runs); not part of `make test`.
 test-slow: setup data
 	$(PY) -m pytest -q -m slow
 
-# The six benchmarks (docs/benchmarks.md); torch only for bench/vs_pytorch.py. Pass the
+# The benchmarks (docs/benchmarks.md); torch only for bench/vs_pytorch.py. Pass the
 # CIFAR-10 image-folder tree as CIFAR_DIR for the input-pipeline benchmark (else a generated one).
 CIFAR_DIR ?=
 MSRC_DIR ?=
@@ -56,6 +60,7 @@ bench: setup
 	$(PY) bench/vs_pytorch.py
 	$(PY) bench/serving.py
 	$(PY) bench/one_pixel.py
+	$(PY) bench/frozen_cache.py
 
 # The paper's tables at a CPU budget (docs/results): CIFAR-10 image-folder tree and MSRC-v2.
 reproduce: setup

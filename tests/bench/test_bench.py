@@ -25,6 +25,7 @@ def _run(script, *args):
     ("lsg_overhead", ("LSG epoch", "STD epoch"), "≤ 1.03"),
     ("phi_cost", ("Φ evaluation", "inference pass"), "≤ 1.5"),
     ("input_pipeline", ("real pipeline", "in-memory tensors"), "≤ 1.10"),
+    ("frozen_cache", ("uncached epoch", "cached epoch"), "≥ 5"),
 ])
 def test_smoke_prints_machine_command_medians_and_ratio(script, sides, goal):
     out = _run(script)

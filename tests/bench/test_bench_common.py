@@ -68,3 +68,17 @@ def test_report_header_names_this_machines_simd_level(capsys):
     machine = text.splitlines()[1]
     assert f"SIMD: {common.simd_level(common.cpu_flags())}" in machine
     assert "intra/inter-op threads" in machine
+
+
+def test_shared_arguments_check_their_values(capsys):
+    parser = common.arguments("Title.\n\nMore.", repeats=4, threads=None)
+    args = parser.parse_args([])
+    assert (args.repeats, args.warmup, args.threads, args.smoke) == (4, 1, None, False)
+    assert parser.description == "Title."
+    for bad in (["--repeats=0"], ["--warmup=-1"], ["--threads=x"]):
+        with pytest.raises(SystemExit) as exit_info:
+            parser.parse_args(bad)
+        assert exit_info.value.code == 2
+        assert "must be" in capsys.readouterr().err
+    bare = common.arguments("T", repeats=None, warmup=None, smoke=None)
+    assert not {"repeats", "warmup", "smoke"} & set(vars(bare.parse_args([])))

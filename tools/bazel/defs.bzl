@@ -16,6 +16,7 @@ def package_library(name = None, srcs = None, deps = [], data = [], **kwargs):
         deps = deps,
         data = data,
         srcs_version = "PY3",
+        visibility = ["//visibility:public"],
         **kwargs
     )
 
@@ -35,4 +36,5 @@ def binaries(mains, library, data = []):
             data = data,
             python_version = "PY3",
             deps = [library],
+            visibility = ["//visibility:public"],
         )
