@@ -64,6 +64,9 @@ _TINY_SETTINGS = flags.DEFINE_list("tiny_settings", ["scratch", "finetune"],
                                    "(tiny_imagenet_finetune.flags).")
 _EPOCHS = flags.DEFINE_integer("epochs", None, "With --localization=tiny_imagenet: override "
                                "the flagfiles' epochs (smoke runs).", lower_bound=1)
+_PAGE_ONLY = flags.DEFINE_boolean(
+    "page_only", False, "Rewrite the page from the stage outputs already in --out (same other "
+    "flags as the run that made them, which the page shows); trains and analyses nothing.")
 _TRAIN_SUBSET = flags.DEFINE_integer("train_subset", None, "With --localization=tiny_imagenet: "
                                      "a stratified training subset (smoke runs).", lower_bound=1)
 
@@ -71,7 +74,7 @@ _TRAIN_SUBSET = flags.DEFINE_integer("train_subset", None, "With --localization=
 def display_command(argv) -> str:
     """The command as typed, with data folders as DATA/<name> and no absolute paths."""
     return commands.typed_command("lsg_tf.reproduce", argv,
-                                   dropped=commands.DROPPED + ("--stages",))
+                                   dropped=commands.DROPPED + ("--stages", "--page_only"))
 
 
 def main(argv):
@@ -95,6 +98,9 @@ def main(argv):
         voc_dir=_VOC_DIR.value or None)
     variants = _VARIANTS.value or (reproduce_lib.MAIN_VARIANTS + (
         reproduce_lib.ABLATIONS if _ABLATIONS.value else ()))
+    if _PAGE_ONLY.value:
+        return reproduce_lib.write_page_only(_OUT.value, budget, variants, _SEEDS.value,
+                                             _ATTACKS.value, display_command(sys.argv))
     try:
         reproduce_lib.reproduce(_OUT.value, runs_dir, budget, source, variants,
                                 command=display_command(sys.argv), progress=_PROGRESS.value,

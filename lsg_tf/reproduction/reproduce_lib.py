@@ -391,3 +391,17 @@ def reproduce(out_dir: str, runs_dir: str, budget: Budget, source: DataSource,
                                    if len(seeds) > 1 else None, attacks=attacks)
     _say(f"results -> {path}")
     return path
+
+
+def write_page_only(out_dir: str, budget: Budget, variants, seeds=None, attacks: bool = True,
+                    command: str = "") -> str:
+    """Rewrites ``out_dir/README.md`` from the stage outputs already in ``out_dir`` (e.g. after
+    a section of the page changed, or the Tiny ImageNet part was added), training and
+    analysing nothing; the stages are not checked against runs (none need exist here)."""
+    seeds = check_seeds(budget, seeds)
+    log = StageLog(out_dir)
+    path = results_page.write_page(out_dir, budget, list(variants), log.records, command,
+                                   seeds_file=os.path.join(SEEDS_DIR, SEEDS_JSON)
+                                   if len(seeds) > 1 else None, attacks=attacks)
+    _say(f"results -> {path}")
+    return path

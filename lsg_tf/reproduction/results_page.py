@@ -17,7 +17,7 @@ from lsg_tf import run_io
 from lsg_tf.analysis import localization_report, report_lib
 from lsg_tf.reporting import paper
 from lsg_tf.reporting.formatting import MISSING, fmt
-from lsg_tf.reproduction import commands, scheme_table
+from lsg_tf.reproduction import commands, scheme_table, tiny_imagenet_page
 from lsg_tf.reproduction.experiments import (
     ATTACK_DIR,
     LABELS,
@@ -371,7 +371,8 @@ def write_page(out_dir: str, budget, variants, stages: dict, command: str,
 
     ``seeds_file``: the seeds stage's JSON, relative to ``out_dir`` (several seeds only).
     ``attacks=False``: the attack stage was left out; Tables 4-5 say so (any attack results
-    in ``out_dir`` are not read: they may belong to other runs).
+    in ``out_dir`` are not read: they may belong to other runs). A hand-written section
+    "Notes on this run" at the end of the page being replaced is kept.
     """
     report = read(out_dir, REPORT_DIR, report_lib.JSON_FILE)
     attack_results = read(out_dir, ATTACK_DIR, attack_report.JSON_FILE) if attacks else None
@@ -385,10 +386,24 @@ def write_page(out_dir: str, budget, variants, stages: dict, command: str,
         raise FileNotFoundError(f"{out_dir}: {seeds_file} missing: the seeds stage must run first")
     attack_tables = _table4(page) + _table5(page) if attacks else _attacks_not_run()
     sections = (_table1(page) + _over_seeds(page, seeds_file, seeds) + _table2(page)
-                + _table3(page) + attack_tables + _masking(page) + _figures(page)
+                + _table3(page) + tiny_imagenet_page.main_page_section(out_dir) + attack_tables + _masking(page) + _figures(page)
                 + _wall_time(page.names, stages))
     # The summary comes first but lists the claims the sections checked.
     lines = _introduction(page, budget, command, attacks) + _summary(page) + sections
     path = os.path.join(out_dir, PAGE_FILE)
-    run_io.write_text(path, "\n".join(lines))
+    run_io.write_text(path, "\n".join(lines) + _kept_notes(path))
     return path
+
+
+NOTES_HEADING = "## Notes on this run"
+
+
+def _kept_notes(path: str) -> str:
+    """The hand-written section :data:`NOTES_HEADING` (and what follows it) of the page being
+    replaced, so that rewriting the page keeps the commentary written after the run."""
+    if not os.path.exists(path):
+        return ""
+    with open(path, encoding="utf-8") as f:
+        old = f.read()
+    start = old.find("\n" + NOTES_HEADING + "\n")
+    return "" if start < 0 else "\n" + old[start:].rstrip("\n").lstrip("\n") + "\n"

@@ -21,7 +21,6 @@ from lsg_tf.reproduction import commands
 from lsg_tf.reproduction.experiments import MAIN_VARIANTS, VARIANTS, cifar_setting
 
 SETTINGS = {"scratch": "tiny_imagenet.flags", "finetune": "tiny_imagenet_finetune.flags"}
-RESULTS_FILE = "tiny_imagenet.json"
 
 
 def train_config(setting: str, variant: str, seed: int, runs_dir: str, data_dir: str,
@@ -85,5 +84,5 @@ def reproduce_tiny_imagenet(out_dir: str, runs_dir: str, data_dir: str,
             runs, data_dir, os.path.join(out_dir, setting), command, **kwargs)
     summary = {"command": command, "settings": {
         s: {"flagfile": SETTINGS[s], "folder": s} for s in documents}}
-    run_io.write_json(os.path.join(out_dir, RESULTS_FILE), summary)
+    run_io.write_json(os.path.join(out_dir, tiny_imagenet_page.RESULTS_FILE), summary)
     return tiny_imagenet_page.write_page(out_dir, documents, command)

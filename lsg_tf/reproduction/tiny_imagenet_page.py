@@ -19,6 +19,8 @@ from lsg_tf.reporting.formatting import fmt, signed_interval
 from lsg_tf.reproduction.experiments import LABELS
 
 PAGE_FILE = "README.md"
+TINY_DIR = "tiny-imagenet"  # the folder of this page beside the main results page
+RESULTS_FILE = "tiny_imagenet.json"  # written by lsg_tf.reproduction.tiny_imagenet
 PAPER_VARIANT, CSG_VARIANT = "top20_ap15", "top30_ap30"
 _COLUMNS = (  # (variant, metric, header, paper key)
     (PAPER_VARIANT, "one_filter_avg_iou", "1-filter Avg-IoU", "one_filter_iou"),
@@ -49,8 +51,9 @@ def _verdict(document, run, variant, metric, baseline="std"):
     return f"{verdict} ({signed_interval(c, 1, 3)})"
 
 
-def setting_section(name: str, document: dict) -> list:
-    """The Markdown lines of one setting."""
+def setting_section(name: str, document: dict, prefix: str = "") -> list:
+    """The Markdown lines of one setting; ``prefix``: the folder of this page relative to the
+    page the lines go in (links)."""
     runs = document["runs"]
     lsg = [r for r in dict.fromkeys(r["name"] for r in runs) if r != "std"]
     seeds = sorted({r["seed"] for r in runs})
@@ -94,9 +97,9 @@ def setting_section(name: str, document: dict) -> list:
             "—" if m.startswith("one_filter") else _verdict(document, run, v, m, "std_grad_cam")
             for v, m, _, _ in _COLUMNS) + " |")
     lines += ["", *_per_class(document, lsg), "",
-              f"![{name}]({name}/box_localization.png)", "",
-              f"Every number, per seed: [{name}/box_localization.md]"
-              f"({name}/box_localization.md).", ""]
+              f"![{name}]({prefix}{name}/box_localization.png)", "",
+              f"Every number, per seed: [{prefix}{name}/box_localization.md]"
+              f"({prefix}{name}/box_localization.md).", ""]
     return lines
 
 
@@ -140,3 +143,26 @@ def write_page(out_dir: str, documents: dict, command: str) -> str:
     path = os.path.join(out_dir, PAGE_FILE)
     run_io.write_text(path, "\n".join(text))
     return path
+
+
+def main_page_section(results_dir: str) -> list:
+    """The section "Table 3 on Tiny ImageNet animals" of the main results page, from
+    ``results_dir/tiny-imagenet`` (:func:`lsg_tf.reproduction.tiny_imagenet.reproduce_tiny_imagenet`);
+    without it, one paragraph saying how to make it."""
+    folder = os.path.join(results_dir, TINY_DIR)
+    summary_path = os.path.join(folder, RESULTS_FILE)
+    lines = ["## Table 3 on Tiny ImageNet animals (in-distribution)", ""]
+    if not os.path.exists(summary_path):
+        return lines + ["Not run here: `python -m lsg_tf.reproduce --localization=tiny_imagenet "
+                        "--data_dir=DATA/tiny-imagenet-animals` writes it (docs/reproduce.md).",
+                        ""]
+    summary = run_io.read_json(summary_path)
+    lines += ["The decidable version of Table 3 (the MSRC-v2 section above is a cross-data-set "
+              "check): models trained on Tiny ImageNet's 29 animal classes, scored on their "
+              f"own test images against one box each. Page: [{TINY_DIR}]({TINY_DIR}/README.md)"
+              f"; command: `{summary['command']}`.", ""]
+    for name, info in summary["settings"].items():
+        document = run_io.read_json(os.path.join(folder, info["folder"], "box_localization.json"))
+        section = setting_section(name, document, prefix=f"{TINY_DIR}/")
+        lines += ["###" + section[0][2:]] + section[1:]
+    return lines
