@@ -8,8 +8,8 @@ import numpy as np
 def resnet20_model(schedule, num_classes: int = 10, image_shape=(32, 32, 3),
                    jit_compile: bool = False, steps_per_execution: int = 1,
                    mean=None, std=None, batch_norm: str = "keras"):
-    """A ResNet20 :class:`~lsg_tf.core.model.LSGModel` compiled as ``lsg_tf.training.train_lib`` does
-    (SGD momentum 0.9, lr 0.1, weight decay 1e-4; G by Adam lr 0.01).
+    """A ResNet20 :class:`~lsg_tf.core.model.LSGModel` compiled as ``lsg_tf.training.train_lib``
+    does (SGD momentum 0.9, lr 0.1, weight decay 1e-4; G by Adam lr 0.01).
 
     ``mean``/``std``: per-channel input statistics in [0, 1] (normalised inside the model);
     ``batch_norm``: the backbone's BatchNorm layer (``lsg_tf.core.choices.BATCH_NORMS``).

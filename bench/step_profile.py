@@ -44,7 +44,8 @@ MISSING_TORCH = "step_profile: needs torch (pip install -r bench/requirements.tx
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = common.arguments(__doc__, repeats=10, warmup=None, threads=os.cpu_count(), smoke=None, repeats_help="timed calls per kernel")
+    parser = common.arguments(__doc__, repeats=10, warmup=None, threads=os.cpu_count(), smoke=None,
+                              repeats_help="timed calls per kernel")
     parser.add_argument("--batch_size", type=int, default=128)
     args = parser.parse_args(argv)
     for name in ("batch_size", "repeats", "threads"):

@@ -2,8 +2,8 @@
 
 Side A is the library's real training path: ``backbones.build_backbone("resnet20")`` inside an
 ``LSGModel`` with the ``std`` schedule, compiled with SGD (learning rate 0.1, momentum 0.9) and
-weight decay 1e-4 as ``lsg_tf.training.train_lib.train`` builds it, trained by ``model.fit``. Side B is
-the CIFAR ResNet20 of He et al. (2016, section 4.2; option-A shortcuts) written in PyTorch,
+weight decay 1e-4 as ``lsg_tf.training.train_lib.train`` builds it, trained by ``model.fit``. Side B
+is the CIFAR ResNet20 of He et al. (2016, section 4.2; option-A shortcuts) written in PyTorch,
 trained by a plain loop with ``torch.optim.SGD`` and the same hyper-parameters. Both sides run
 on the CPU with the same number of threads, the same batch size and the same random uint8
 CIFAR-shaped images (labels 0-9), held in memory and cast to float32 in [0, 1] per batch, with
@@ -46,7 +46,9 @@ LAYER_TYPES = ("conv", "bn", "dense")
 
 def parse_args(argv=None) -> argparse.Namespace:
     """Parses the command line; ``--smoke`` overrides batch size, steps, repeats and warm-up."""
-    parser = common.arguments(__doc__, threads=os.cpu_count(), smoke="batch 8, 2 steps, 1 repeat, 1 warm-up: a quick end-to-end check")
+    parser = common.arguments(
+        __doc__, threads=os.cpu_count(),
+        smoke="batch 8, 2 steps, 1 repeat, 1 warm-up: a quick end-to-end check")
     parser.add_argument("--batch_size", type=int, default=128, help="images per training step")
     parser.add_argument("--steps", type=int, default=20, help="training steps per timed run")
     parser.add_argument("--channels_last", action="store_true",
@@ -56,7 +58,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--steps_per_execution", type=int, default=1,
                         help="Keras train steps per compiled call (a speed lever)")
     parser.add_argument("--batch_norm", choices=("keras", "fused"), default="fused",
-                        help="Keras BatchNorm layer: lsg_tf.core.batch_norm.FusedBatchNormalization "
+                        help="Keras BatchNorm layer: "
+                             "lsg_tf.core.batch_norm.FusedBatchNormalization "
                              "(fused, lsg_tf.train's default) or keras.layers.BatchNormalization")
     parser.add_argument("--tf_data_autotune", action="store_true",
                         help="Keras input with tf.data autotuning on (the setting before it "

@@ -7,9 +7,10 @@ Trains STD, LSG-alternate (Algorithm 1), LSG-joint (footnote 1) and the two abla
 (a = 0, fixed gate) as ResNet20s with identical data, seed, optimiser and schedule, then runs
 the report, the attack evaluation and localization on all of them and writes
 ``OUT/README.md``. ``--seeds=0,1,2`` also trains every variant with seeds 1 and 2 and adds
-their table (mean ± std, LSG − STD with intervals) to the page. Interrupted? Run the same command again: finished stages are skipped and
-training resumes from its last epoch. ``--data_dir`` is the CIFAR-10 image-folder tree
-(``train/<class>/*.jpg``, ``test/<class>/*.jpg``); without it TFDS ``cifar10`` is read.
+their table (mean ± std, LSG − STD with intervals) to the page. Interrupted? Run the same command
+again: finished stages are skipped and training resumes from its last epoch. ``--data_dir`` is the
+CIFAR-10 image-folder tree (``train/<class>/*.jpg``, ``test/<class>/*.jpg``); without it TFDS
+``cifar10`` is read.
 ``--voc_dir`` is MSRC-v2 in the VOC layout (without it, localization is skipped).
 """
 
@@ -32,7 +33,8 @@ _RUNS_DIR = flags.DEFINE_string("runs_dir", None,
 _DATA_DIR = flags.DEFINE_string("data_dir", None,
                                 "CIFAR-10 image-folder root (default: TFDS cifar10).")
 _CACHE_DIR = flags.DEFINE_string("cache_dir", None,
-                                 "Decoded-image cache of the image folder (default RUNS_DIR/cache).")
+                                 "Decoded-image cache of the image folder "
+                                 "(default RUNS_DIR/cache).")
 _VOC_DIR = flags.DEFINE_string("voc_dir", None,
                                "MSRC-v2 (VOC layout) for localization; empty: skip it.")
 _ABLATIONS = flags.DEFINE_boolean("ablations", True,

@@ -54,7 +54,8 @@ def atomic_path(path: str):
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + base, dir=directory)
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_process_umask())  # mkstemp makes 0600; readers (TF Serving) may be others
+    # mkstemp makes 0600; readers (TF Serving) may be others
+    os.chmod(tmp, 0o666 & ~_process_umask())
     try:
         yield tmp
         os.replace(tmp, path)

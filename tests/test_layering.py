@@ -29,7 +29,11 @@ ALLOWED_UPWARD = {("//lsg_tf", "//lsg_tf/core"), ("//lsg_tf", "//lsg_tf/core/bac
 ROOT_VERBS = ("train", "export", "report", "localize", "reproduce")
 
 # Modules over 450 lines, each with its reason.
-LONG_MODULES = {}
+LONG_MODULES = {
+    "lsg_tf/core/backbones/efficientnet_lite_port.py":
+        "432 lines before the E501 wrap (27 long lines, each one more line now); "
+        "split the .pth reader from the port rather than let it grow",
+}
 MAX_LINES = 450
 
 
@@ -182,10 +186,12 @@ def test_test_folders_declare_what_they_import():
         if not os.path.isdir(path) or folder.startswith((".", "__")):
             continue
         with open(os.path.join(path, "BUILD")) as f:
-            declared = set(re.findall(r'"(//[^"]+)"', f.read().split("deps = [", 1)[1].split("]")[0]))
+            declared = set(re.findall(r'"(//[^"]+)"',
+                                      f.read().split("deps = [", 1)[1].split("]")[0]))
         imported = {target_of(m) for p in python_files(os.path.join("tests", folder))
                     for m in project_imports(p)}
-        assert imported <= declared, f"tests/{folder}/BUILD: deps lack {sorted(imported - declared)}"
+        assert imported <= declared, (
+            f"tests/{folder}/BUILD: deps lack {sorted(imported - declared)}")
 
 
 def test_tests_mirror_the_package():

@@ -29,7 +29,8 @@ from efficientnet_lite_pytorch import EfficientNet
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
-_DEFAULT_OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "core", "data")
+_DEFAULT_OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "tests", "core", "data")
 
 
 def enlarge(base: np.ndarray, factor: int) -> np.ndarray:
@@ -79,9 +80,11 @@ def main() -> None:
     logits_224 = logits(enlarge(base_224, 8))
     logits_odd = logits(enlarge(base_odd, 4))
     path = os.path.join(args.out_dir, "efficientnet_lite0_reference.npz")
-    np.savez_compressed(path, base_224=base_224, base_odd=base_odd, logits_224=logits_224, logits_odd=logits_odd)
+    np.savez_compressed(path, base_224=base_224, base_odd=base_odd, logits_224=logits_224,
+                        logits_odd=logits_odd)
     print(f"{path}: logits_224 {logits_224.shape} (|max| {np.abs(logits_224).max():.3f}, top-1 "
-          f"{logits_224.argmax(1).tolist()}), logits_odd {logits_odd.shape}; torch {torch.__version__}")
+          f"{logits_224.argmax(1).tolist()}), logits_odd {logits_odd.shape}; "
+          f"torch {torch.__version__}")
 
     state = tiny_state_dict()
     torch.save(state, os.path.join(args.out_dir, "tiny_state_dict_zip.pth"))

@@ -72,7 +72,8 @@ def main(argv):
                     metrics = train_lib.train(config)
                 results[(recipe, scheme, seed)] = metrics
                 print(f"{recipe} {scheme} seed {seed}: validation accuracy "
-                      f"{metrics['validation/accuracy']:.4f}, density {metrics['gate_density']:.3f}",
+                      f"{metrics['validation/accuracy']:.4f}, "
+                      f"density {metrics['gate_density']:.3f}",
                       flush=True)
     command = commands.typed_command("tools.recipe_ablation", sys.argv)
     text = recipes.ablation_markdown(results, _RECIPES.value, _SCHEMES.value, seeds, command)
@@ -82,7 +83,8 @@ def main(argv):
         for scheme in _SCHEMES.value:
             owner = recipes.std_equivalent(recipe) if scheme == "std" else recipe
             if (recipe, scheme, seed) in results:
-                histories.setdefault(f"{owner} {scheme}", results[(recipe, scheme, seed)]["history"])
+                histories.setdefault(f"{owner} {scheme}",
+                                     results[(recipe, scheme, seed)]["history"])
     plots.save_figure(plots.epoch_curves_figure(histories), os.path.join(_OUT.value, CURVES))
     text += (f"\n![Held-out accuracy after each epoch, seed {seed}]({CURVES})\n")
     run_io.write_text(os.path.join(_OUT.value, "README.md"), text)

@@ -1,8 +1,9 @@
 """Which test images each trained run classifies right: the pairs of a paired bootstrap.
 
-The LSG − STD accuracy difference over seeds (:func:`lsg_tf.reproduction.scheme_table.bootstrap_difference`)
-pairs one image's LSG and STD predictions; this module loads each finished run's model and
-its own test set (runs of one seed share it) and predicts it once.
+The LSG − STD accuracy difference over seeds
+(:func:`lsg_tf.reproduction.scheme_table.bootstrap_difference`) pairs one image's LSG and STD
+predictions; this module loads each finished run's model and its own test set (runs of one
+seed share it) and predicts it once.
 """
 
 from __future__ import annotations

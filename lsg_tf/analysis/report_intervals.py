@@ -2,8 +2,8 @@
 
 Both runs of a comparison are evaluated on the same test images, so the uncertainty of a
 difference is that of the test sample: a paired bootstrap over images
-(:func:`lsg_tf.reporting.stats.paired_bootstrap`). :func:`comparisons` reads the per-image values that
-:func:`lsg_tf.analysis.report_lib.analyse_model` keeps on each run.
+(:func:`lsg_tf.reporting.stats.paired_bootstrap`). :func:`comparisons` reads the per-image values
+that :func:`lsg_tf.analysis.report_lib.analyse_model` keeps on each run.
 """
 
 from __future__ import annotations
@@ -56,8 +56,9 @@ def comparisons(report) -> list:
 
     Both runs are evaluated on the same test images, so each resample draws images with
     replacement and keeps the two runs' values of an image together
-    (:func:`lsg_tf.reporting.stats.paired_bootstrap`, ``report.options.bootstrap_resamples`` resamples,
-    seed ``bootstrap_seed``). Per-image values (means over images = the reported metric):
+    (:func:`lsg_tf.reporting.stats.paired_bootstrap`, ``report.options.bootstrap_resamples``
+    resamples, seed ``bootstrap_seed``). Per-image values (means over images = the reported
+    metric):
 
     * ``accuracy`` (Table 1): 1 if the image is classified correctly.
     * ``phi`` (Table 1): cross-entropy of the gated logits at the run's Φ gate plus the

@@ -53,7 +53,8 @@ class ReportOptions:
 
     Attributes:
         phi_coefficient: ``a`` of Φ (raw units).
-        phi_density_target: ``s / (C K)`` of Φ; None: :func:`lsg_tf.core.gate.default_density_target`.
+        phi_density_target: ``s / (C K)`` of Φ; None:
+            :func:`lsg_tf.core.gate.default_density_target`.
         phi_steps, phi_learning_rate: Φ's Adam budget (all-ones start, full batch).
         mask_threshold: filters with ``G[c, k] >` this are masked for class c.
         mask_classes: class sets masked for Fig. 5 (the paper: {0} and {0, 5}).

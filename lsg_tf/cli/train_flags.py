@@ -24,7 +24,8 @@ _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "Image-folder root, Tiny ImageNet folder, IDX folder, or TFDS data dir.")
 _CACHE_DIR = flags.DEFINE_string("cache_dir", None,
                                  "Cache of decoded image-folder or Tiny ImageNet arrays.")
-_IMAGE_SIZE = flags.DEFINE_integer("image_size", None, "Resize image-folder images to this square size.")
+_IMAGE_SIZE = flags.DEFINE_integer("image_size", None,
+                                   "Resize image-folder images to this square size.")
 _TRAIN_SUBSET = flags.DEFINE_integer("train_subset", None,
                                      "Stratified, seeded training subset size (0: all).")
 _TEST_SUBSET = flags.DEFINE_integer("test_subset", None,
@@ -108,7 +109,8 @@ _DENSITY_TARGET = flags.DEFINE_float(
     "Target density |G|_1/(C*K) in [1/C, 1]; s = target*C*K. Default min(1, 1.5/C).",
     lower_bound=0, upper_bound=1)
 _FIXED_GATE = flags.DEFINE_string(
-    "fixed_gate", None, "Train with a fixed gate: 'PER_CLASS,SHARED' (appendix C: 6,4) or a .npy file.")
+    "fixed_gate", None,
+    "Train with a fixed gate: 'PER_CLASS,SHARED' (appendix C: 6,4) or a .npy file.")
 _GATE_OPTIMIZER = flags.DEFINE_enum("gate_optimizer", "adam", list(choices.GATE_OPTIMIZERS),
                                     "Optimizer of G; 'same' uses the network optimizer.")
 _GATE_LR = flags.DEFINE_float("gate_learning_rate", 0.01, "Learning rate of G's optimizer.",
@@ -120,15 +122,17 @@ STRATEGY = flags.DEFINE_enum(
     "mirrored: MirroredStrategy over all GPUs (or --num_cpu_replicas logical CPUs); "
     "multi_worker: MultiWorkerMirroredStrategy from TF_CONFIG. --batch_size is global.")
 CPU_REPLICAS = flags.DEFINE_integer("num_cpu_replicas", 2,
-                                     "Logical CPU replicas for mirrored without GPUs.", lower_bound=1)
+                                    "Logical CPU replicas for mirrored without GPUs.",
+                                    lower_bound=1)
 _JIT = flags.DEFINE_bool("jit_compile", False, "XLA-compile the train step (single device only).")
 _CACHE_FROZEN = flags.DEFINE_bool(
     "cache_frozen", False,
     "Compute the frozen part of the backbone (efficientnet_lite0_top2) once and train only its "
     "top on the cached output (no augmentation reaches it); kept in --cache_dir if given.")
-_VALIDATION_FREQ = flags.DEFINE_integer("validation_freq", 1, "Evaluate the test set every N epochs.",
-                                        lower_bound=1)
-_VERBOSE = flags.DEFINE_integer("verbose", 1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line.")
+_VALIDATION_FREQ = flags.DEFINE_integer("validation_freq", 1,
+                                        "Evaluate the test set every N epochs.", lower_bound=1)
+_VERBOSE = flags.DEFINE_integer("verbose", 1,
+                                "Keras verbosity: 0 silent, 1 progress bar, 2 one line.")
 _EXPORT_DIR = flags.DEFINE_string(
     "export_dir", "exported",
     "After training, export the STD path for TF Serving here; empty to skip.")

@@ -9,8 +9,8 @@ Forward paths (Fig. 3):
     paths share one backbone pass.
 
 One compiled train function per path; :class:`lsg_tf.core.callbacks.TrainingPathSelector`
-swaps them at each epoch start. A Python flag read at trace time would freeze one path forever, and a
-``tf.cond`` on a variable breaks optimizer updates under MirroredStrategy.
+swaps them at each epoch start. A Python flag read at trace time would freeze one path forever, and
+a ``tf.cond`` on a variable breaks optimizer updates under MirroredStrategy.
 """
 
 from __future__ import annotations

@@ -24,9 +24,9 @@ from lsg_tf.robustness import radii
 class Budget:
     """Everything that sizes the experiments; the same for every model.
 
-    Training follows ``flagfile`` (:func:`lsg_tf.reproduction.experiments.cifar_setting`; ``cifar.flags``:
-    the paper's section 4 setting with the library's recipe); the budget sets the data,
-    epochs, batch and schedule, and the sample counts of the analyses.
+    Training follows ``flagfile`` (:func:`lsg_tf.reproduction.experiments.cifar_setting`;
+    ``cifar.flags``: the paper's section 4 setting with the library's recipe); the budget sets the
+    data, epochs, batch and schedule, and the sample counts of the analyses.
     """
 
     name: str
@@ -72,7 +72,8 @@ class Budget:
         return (training + "detection with "
                 f"{'/'.join(str(n) for n in self.detect_train_per_class)} training and "
                 f"{self.detect_test_per_class} test images per class, {self.detect_repeats} "
-                f"repeats, targeted PGD at ε = {', '.join(radii.eps_label(e) for e in self.pgd_eps)} "
+                f"repeats, targeted PGD at ε = "
+                f"{', '.join(radii.eps_label(e) for e in self.pgd_eps)} "
                 f"with {self.pgd_iter} iterations; one-pixel attack on "
                 f"{self.pixel_images} images ({self.pixel_iter} generations × "
                 f"{self.pixel_population}); local search on {self.ls_images} images"

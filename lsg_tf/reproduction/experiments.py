@@ -48,7 +48,8 @@ LABELS = {"std": "STD", "alternate": "LSG-alternate", "joint": "LSG-joint",
 
 
 def cifar_setting(flagfile: str = CIFAR_FLAGFILE) -> dict:
-    """A CIFAR-10 flagfile as :class:`~lsg_tf.training.train_lib.TrainConfig` values (``lsg_tf.train``'s
-    flags). ``cifar.flags``: ResNet20, SGD, the learning rate and its recipe, Algorithm 1's
-    schedule, λ, a, the density target, the gate's optimizer, the seed, epochs and batch."""
+    """A CIFAR-10 flagfile as :class:`~lsg_tf.training.train_lib.TrainConfig` values
+    (``lsg_tf.train``'s flags). ``cifar.flags``: ResNet20, SGD, the learning rate and its recipe,
+    Algorithm 1's schedule, λ, a, the density target, the gate's optimizer, the seed, epochs and
+    batch."""
     return commands.read_flagfile(flagfile, "lsg_tf.train")

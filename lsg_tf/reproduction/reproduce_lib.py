@@ -5,8 +5,8 @@ footnote-1 joint scheme (plus, optionally, the ``a = 0`` ablation of Fig. 4b and
 gate of appendix C) with identical data, seed, optimiser, learning-rate schedule and
 :class:`Budget`; then runs the report (Tables 1-2, masking), the adversarial evaluation
 (Tables 4-5) and localization on MSRC-v2 photos (Table 3's shape) on all of them, and writes
-``README.md`` with :mod:`lsg_tf.reproduction.results_page`. With several seeds, every variant also trains
-once per extra seed and the seeds stage tabulates them (mean ± std, LSG − STD paired by seed
+``README.md`` with :mod:`lsg_tf.reproduction.results_page`. With several seeds, every variant also
+trains once per extra seed and the seeds stage tabulates them (mean ± std, LSG − STD paired by seed
 and over test images); the analyses use the flagfile's seed.
 
 Each analysis stage does the work of a command-line module (``lsg_tf.report``,

@@ -1,7 +1,7 @@
 """The results page of a reproduction: our runs side by side with the paper's numbers.
 
-:func:`write_page` reads what :mod:`lsg_tf.reproduction.reproduce_lib` wrote (``report/report.json``,
-``attack_eval/attack_eval.json`` unless the attack stage is left out,
+:func:`write_page` reads what :mod:`lsg_tf.reproduction.reproduce_lib` wrote
+(``report/report.json``, ``attack_eval/attack_eval.json`` unless the attack stage is left out,
 ``localization/localization.json``, ``seeds/seeds.json``
 with several seeds, ``stages.json``) and
 writes ``README.md`` with Tables 1-5 in the paper's shape, the masking result, the figures,
@@ -243,8 +243,8 @@ def _table4(page: Page) -> list:
                  for n in page.names]
         lines.append(f"| {eps_label(entry['eps'])} | " + " | ".join(cells) + " |")
     lines += ["", f"**Judged at ε = {eps_label(ref['eps'])}**, where "
-              + attack_report.reference_eps_text(ref) + ". At ε = 0.3 on [0, 1] images every model's detector is "
-              "near 100%: the paper's ε must be on another input scale.", "",
+              + attack_report.reference_eps_text(ref) + ". At ε = 0.3 on [0, 1] images every "
+              "model's detector is near 100%: the paper's ε must be on another input scale.", "",
               header("training images per class", page.labels)]
     for size in sizes:
         values = {n: 100 * runs[n]["sweep"][k]["detection"]["mean_auc"][str(size)]

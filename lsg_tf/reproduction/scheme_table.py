@@ -1,8 +1,8 @@
 """STD vs LSG over seeds: per-variant numbers as mean ± std and the paired LSG − STD verdict.
 
 Reads only the ``metrics.json`` contents of finished runs (accuracy, Φ, gate density and the
-masking summary that :func:`lsg_tf.training.train_lib.train` records), so it never retrains anything.
-With the runs' per-image correctness on the test set, it adds a paired bootstrap over test
+masking summary that :func:`lsg_tf.training.train_lib.train` records), so it never retrains
+anything. With the runs' per-image correctness on the test set, it adds a paired bootstrap over test
 images of the LSG − STD accuracy difference: with two or three seeds the spread over seeds
 says little, the test images' sampling noise can still be measured.
 """
@@ -114,7 +114,8 @@ def body_lines(table: dict, variants, seeds, split: str = "test") -> list:
     diffs = [n for n in variants if "accuracy_minus_std" in table[n]]
     if diffs:
         lines += ["", "Accuracy difference to STD, paired by seed (points):", "",
-                  "| run | per seed | mean ± std | 95% t-interval | verdict |", "|---|---|---|---|---|"]
+                  "| run | per seed | mean ± std | 95% t-interval | verdict |",
+                  "|---|---|---|---|---|"]
         for name in diffs:
             d = table[name]["accuracy_minus_std"]
             per_seed = ", ".join(f"{100 * v:+.2f}" for v in d["per_seed"])

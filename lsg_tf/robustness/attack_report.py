@@ -104,8 +104,8 @@ def _sizes(results: dict) -> list:
             f"class, test 100 per class, 5 repeats.")
     if "pixel" in runs[0]:
         p = cfg["pixel"]
-        lines.append(f"- One-pixel attack (ART PixelAttack's encoding and success test, differential "
-                     f"evolution with repeated candidates scored once, untargeted): "
+        lines.append(f"- One-pixel attack (ART PixelAttack's encoding and success test, "
+                     f"differential evolution with repeated candidates scored once, untargeted): "
                      f"{d['pixel_images']} test images, {p['pixels']} pixel(s), population "
                      f"{p['population']}, {p['max_iter']} generations (Su et al.: 400, 100).")
     if "local_search" in runs[0]:
@@ -158,7 +158,8 @@ def _table4(results: dict) -> list:
         for r in runs:
             e = r["sweep"][k]
             det, p = e["detection"], e["pgd"]
-            cells = [f"{100 * at_size(det['mean_auc'], n):.2f} ± {100 * at_size(det['std_auc'], n):.2f}"
+            cells = [f"{100 * at_size(det['mean_auc'], n):.2f} ± "
+                     f"{100 * at_size(det['std_auc'], n):.2f}"
                      for n in sizes]
             hits = p.get("target_hits", round(p["target_hit_rate"] * p["images"]))
             lines.append(f"| {eps_label(e['eps'])} | {r['label']} | " + " | ".join(cells)

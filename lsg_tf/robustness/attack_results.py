@@ -1,4 +1,5 @@
-"""Reading :func:`lsg_tf.robustness.evaluate.evaluate_runs` results: the sweep, the paper-like ε, the common successes.
+"""Reading :func:`lsg_tf.robustness.evaluate.evaluate_runs` results: the sweep, the paper-like ε,
+the common successes.
 
 Shared by the report (:mod:`~lsg_tf.robustness.attack_report`) and its figures
 (:mod:`~lsg_tf.robustness.attack_figures`).

@@ -372,9 +372,10 @@ def _evaluate_run(run, config, splits, pool_x, pool_y, targets, pixel_index, sea
     black_boxes = []
     if "pixel" in config.attacks:
         c = config.pixel
-        black_boxes.append(("pixel", pixel_index, lambda clf: batched_pixel.make_batched_pixel_attack(
-            clf, pixels=c.pixels, max_iter=c.max_iter, population=c.population,
-            seed=config.seed)))
+        black_boxes.append(("pixel", pixel_index,
+                            lambda clf: batched_pixel.make_batched_pixel_attack(
+                                clf, pixels=c.pixels, max_iter=c.max_iter,
+                                population=c.population, seed=config.seed)))
     if "local_search" in config.attacks:
         s = config.local_search
         black_boxes.append(("local_search", search_index, lambda clf: local_search.

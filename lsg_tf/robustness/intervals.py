@@ -2,7 +2,8 @@
 
 Every model is evaluated on the same images (:mod:`lsg_tf.robustness.evaluate`), so:
 
-* clean accuracy: a paired bootstrap over the test images (:func:`lsg_tf.reporting.stats.paired_bootstrap`);
+* clean accuracy: a paired bootstrap over the test images
+  (:func:`lsg_tf.reporting.stats.paired_bootstrap`);
 * detection AUC (Table 4): every repeat splits the pool the same way for every model, so the
   detector's test images (each with its PGD version) are shared; a bootstrap draws test
   images, keeps each with its PGD version, and recomputes the mean AUC over repeats of both

@@ -1,4 +1,5 @@
-"""What the client shows of an answer: top-k classes, class names, the class filters and CAM overlays."""
+"""What the client shows of an answer: top-k classes, class names, the class filters and CAM
+overlays."""
 
 from __future__ import annotations
 

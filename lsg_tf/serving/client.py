@@ -36,8 +36,8 @@ import urllib.request
 
 import numpy as np
 
-# The contract lsg_tf.serving.export_lib builds the signatures from (TensorFlow-free, like REST here).
-# EXPLAIN_SIGNATURE is not used below: imported so callers find both names here.
+# The contract lsg_tf.serving.export_lib builds the signatures from (TensorFlow-free, like REST
+# here). EXPLAIN_SIGNATURE is not used below: imported so callers find both names here.
 from lsg_tf.serving.answers import (  # noqa: F401  (re-exported: client.X as before)
     find_class_names,
     format_filters,

@@ -83,8 +83,8 @@ RECIPES.update({
                                "crop_padding": "zeros", "shortcut": "b"},
     "alt_std_first_reflect_b": {**DEFAULT, **ALGORITHM1, "warmup_epochs": 1, "phase": 0,
                                 "crop_padding": "reflect", "shortcut": "b"},
-    # The joint scheme as lsg_tf.reproduction.experiments.VARIANTS trains it (no STD epoch first), with
-    # the library recipe and with both of the changes above.
+    # The joint scheme as lsg_tf.reproduction.experiments.VARIANTS trains it (no STD epoch first),
+    # with the library recipe and with both of the changes above.
     "joint_timing": {**DEFAULT, **ALGORITHM1},
     "joint_timing_reflect_b": {**DEFAULT, **ALGORITHM1, "crop_padding": "reflect",
                                "shortcut": "b"},

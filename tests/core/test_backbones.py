@@ -119,7 +119,9 @@ def test_shortcut_b_is_for_resnet20_only():
 def test_alexnet_cifar_param_count_hand_derived():
     model = build_backbone("alexnet_cifar", (32, 32, 3), seed=0)
     assert model.count_params() == ALEXNET_PARAMS_RGB
-    conv_filters = [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    conv_filters = [
+        layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)
+    ]
     assert conv_filters == [64, 192, 384, 256, 256]
 
 
@@ -183,13 +185,25 @@ def test_resnet152_top2_frozen_bn_runs_in_inference_mode(resnet152_gray):
     frozen = resnet152_gray.get_layer("conv5_block1_3_bn")
     top = resnet152_gray.get_layer("conv5_block3_3_bn")
     assert not frozen.trainable and top.trainable
-    bn_layers = [layer for layer in resnet152_gray.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    assert all(layer.trainable == layer.name.startswith(("conv5_block2_", "conv5_block3_")) for layer in bn_layers)
+    bn_layers = [
+        layer
+        for layer in resnet152_gray.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    assert all(
+        layer.trainable == layer.name.startswith(("conv5_block2_", "conv5_block3_"))
+        for layer in bn_layers
+    )
     x = 5.0 + 3.0 * _images((4, 4, 2048), seed=2)
     np.testing.assert_allclose(
-        np.asarray(frozen(x, training=True)), np.asarray(frozen(x, training=False)), rtol=1e-5, atol=1e-5
+        np.asarray(frozen(x, training=True)),
+        np.asarray(frozen(x, training=False)),
+        rtol=1e-5,
+        atol=1e-5,
     )
-    assert not np.allclose(np.asarray(top(x, training=True)), np.asarray(top(x, training=False)), atol=1e-3)
+    assert not np.allclose(
+        np.asarray(top(x, training=True)), np.asarray(top(x, training=False)), atol=1e-3
+    )
     frozen_mean = frozen.moving_mean.numpy().copy()
     top_mean = top.moving_mean.numpy().copy()
     resnet152_gray(_images((32, 32, 1), seed=3), training=True)
@@ -200,14 +214,20 @@ def test_resnet152_top2_frozen_bn_runs_in_inference_mode(resnet152_gray):
 def test_resnet152_top2_weight_decay_on_trainable_convs_only(resnet152_gray):
     losses = resnet152_gray.losses
     assert len(losses) == 6  # three trainable convs in each of the two blocks
-    kernels = [resnet152_gray.get_layer(f"conv5_block{b}_{i}_conv").kernel.numpy() for b in (2, 3) for i in (1, 2, 3)]
+    kernels = [
+        resnet152_gray.get_layer(f"conv5_block{b}_{i}_conv").kernel.numpy()
+        for b in (2, 3)
+        for i in (1, 2, 3)
+    ]
     expected = 1e-4 / 2 * sum(float(np.sum(np.square(k))) for k in kernels)
     np.testing.assert_allclose(float(sum(np.asarray(l) for l in losses)), expected, rtol=1e-4)
 
 
 def test_resnet20_weight_decay_is_half_l2():
     model = build_backbone("resnet20", (16, 16, 3), weight_decay=1e-4, seed=0)
-    kernels = [layer.kernel.numpy() for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    kernels = [
+        layer.kernel.numpy() for layer in model.layers if isinstance(layer, keras.layers.Conv2D)
+    ]
     assert len(model.losses) == len(kernels) == 19
     expected = 1e-4 / 2 * sum(float(np.sum(np.square(k))) for k in kernels)
     np.testing.assert_allclose(float(sum(np.asarray(l) for l in model.losses)), expected, rtol=1e-5)
@@ -216,7 +236,11 @@ def test_resnet20_weight_decay_is_half_l2():
 
 def test_keras_mobilenetv2_weight_decay_on_all_conv_kernels():
     model = build_backbone("keras:MobileNetV2", (32, 32, 3), weight_decay=5e-4, seed=0)
-    convs = [l for l in model.layers if isinstance(l, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))]
+    convs = [
+        l
+        for l in model.layers
+        if isinstance(l, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))
+    ]
     assert len(model.losses) == len(convs) > 0
 
 
@@ -225,7 +249,9 @@ def test_keras_mobilenetv2_grayscale_upsampled_to_min_size():
     assert tuple(model.get_layer("upsample_to_min_size").output.shape) == (None, 32, 32, 1)
     assert tuple(model.get_layer("grayscale_to_rgb").output.shape) == (None, 32, 32, 3)
     assert all(layer.trainable for layer in model.layers)
-    reference = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
+    reference = keras.applications.MobileNetV2(
+        include_top=False, weights=None, input_shape=(32, 32, 3)
+    )
     assert _trainable_count(model) == _trainable_count(reference)
 
 
@@ -237,7 +263,9 @@ def test_keras_application_resize_keeps_aspect_ratio():
 
 def test_keras_application_built_without_preprocessing_layers():
     model = build_backbone("keras:MobileNetV3Small", (32, 32, 3), seed=0)
-    assert not any(isinstance(l, (keras.layers.Rescaling, keras.layers.Normalization)) for l in model.layers)
+    assert not any(
+        isinstance(l, (keras.layers.Rescaling, keras.layers.Normalization)) for l in model.layers
+    )
 
 
 def test_subsample_zero_pad_hand_values():
@@ -256,7 +284,9 @@ def test_resnet20_keras_file_round_trip(tmp_path):
     model.save(path)
     loaded = keras.models.load_model(path)
     images = _images((16, 16, 3))
-    np.testing.assert_allclose(np.asarray(loaded(images)), np.asarray(model(images)), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(loaded(images)), np.asarray(model(images)), rtol=1e-6, atol=1e-6
+    )
 
 
 def test_build_backbone_loads_local_weights_file(tmp_path):
@@ -269,7 +299,9 @@ def test_build_backbone_loads_local_weights_file(tmp_path):
 
 def test_build_backbone_loads_legacy_h5_application_weights(tmp_path):
     # Same format as the files keras.applications downloads (*_notop.h5).
-    source = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
+    source = keras.applications.MobileNetV2(
+        include_top=False, weights=None, input_shape=(32, 32, 3)
+    )
     path = tmp_path / "mobilenet_v2_notop.h5"
     with h5py.File(path, "w") as f:
         legacy_h5_format.save_weights_to_hdf5_group(f, source)
@@ -291,7 +323,9 @@ def test_build_backbone_mismatched_weights_file_raises(tmp_path):
 @pytest.mark.parametrize("name", ["keras:MobileNetV2", "resnet152_top2"])
 def test_build_backbone_imagenet_offline_raises_clear_error(monkeypatch, name):
     def fail(fname, origin=None, *args, **kwargs):
-        raise Exception(f"URL fetch failure on {origin}: None -- [Errno -2] Name or service not known")
+        raise Exception(
+            f"URL fetch failure on {origin}: None -- [Errno -2] Name or service not known"
+        )
 
     monkeypatch.setattr(file_utils, "get_file", fail)
     with pytest.raises(ValueError, match="could not be downloaded") as info:
@@ -347,7 +381,10 @@ def test_build_backbone_bad_input_shape_raises(input_shape, match):
     ],
 )
 def test_build_backbone_too_small_input_raises(name, input_shape, minimum):
-    message = f"input_shape {input_shape} is too small for backbone '{name}'; H and W must be >= {minimum}"
+    message = (
+        f"input_shape {input_shape} is too small for backbone '{name}'; "
+        f"H and W must be >= {minimum}"
+    )
     with pytest.raises(ValueError, match=re.escape(message)):
         build_backbone(name, input_shape)
 
@@ -366,15 +403,22 @@ def test_build_backbone_missing_weights_path_raises(tmp_path):
 
 
 def test_build_backbone_bad_weights_values_raise(tmp_path):
-    message = "weights='imagenet' needs a keras.applications backbone; allowed here: None or a local weights file path"
+    message = (
+        "weights='imagenet' needs a keras.applications backbone; "
+        "allowed here: None or a local weights file path"
+    )
     with pytest.raises(ValueError, match=re.escape(message)):
         build_backbone("resnet20", (32, 32, 3), weights="imagenet")
     bad = tmp_path / "weights.npz"
     bad.write_bytes(b"")
-    with pytest.raises(ValueError, match=r"unsupported extension; allowed: .h5, .hdf5, .weights.h5, .keras") as info:
+    with pytest.raises(
+        ValueError, match=r"unsupported extension; allowed: .h5, .hdf5, .weights.h5, .keras"
+    ) as info:
         build_backbone("alexnet_cifar", (32, 32, 3), weights=str(bad))
     assert str(bad) in str(info.value)
-    with pytest.raises(ValueError, match=r"weights must be None, 'imagenet' or a local weights file path, got 3"):
+    with pytest.raises(
+        ValueError, match=r"weights must be None, 'imagenet' or a local weights file path, got 3"
+    ):
         build_backbone("keras:MobileNetV2", (32, 32, 3), weights=3)
 
 
@@ -395,7 +439,9 @@ def test_feature_channels_bad_input_raises():
         feature_channels("resnet20")
     inputs = keras.Input((4,))
     flat = keras.Model(inputs, keras.layers.Dense(3)(inputs), name="flat")
-    with pytest.raises(ValueError, match=r"backbone 'flat' must have one output of shape \[B, h, w, K\]"):
+    with pytest.raises(
+        ValueError, match=r"backbone 'flat' must have one output of shape \[B, h, w, K\]"
+    ):
         feature_channels(flat)
 
 

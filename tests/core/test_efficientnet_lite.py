@@ -117,7 +117,8 @@ def test_layer_names_and_blocks(ported_224):
         "block5a", "block5b", "block5c", "block6a", "block6b", "block6c", "block6d", "block7a"]
     assert len(specs) == NUM_BLOCKS
     assert [s["name"] for s in specs if s["skip"]] == [
-        "block2b", "block3b", "block4b", "block4c", "block5b", "block5c", "block6b", "block6c", "block6d"]
+        "block2b", "block3b", "block4b", "block4c", "block5b", "block5c", "block6b", "block6c",
+        "block6d"]
     assert ported_224.get_layer("block6a_dwconv_pad").padding == ((1, 2), (1, 2))
     assert ported_224.get_layer("block2a_dwconv_pad").padding == ((0, 1), (0, 1))
     assert ported_224.get_layer("block2b_dwconv_pad").padding == ((1, 1), (1, 1))
@@ -153,7 +154,8 @@ def test_trainable_blocks_freeze_all_but_the_top():
 @pytest.mark.parametrize("n, frozen_layers", [(None, set()), (16, {"stem_conv", "stem_bn"})])
 def test_trainable_blocks_none_and_all(n, frozen_layers):
     model = build_efficientnet_lite0((32, 32, 3), trainable_blocks=n)
-    assert {layer.name for layer in model.layers if layer.weights and not layer.trainable} == frozen_layers
+    assert {layer.name for layer in model.layers
+            if layer.weights and not layer.trainable} == frozen_layers
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -177,14 +179,17 @@ def test_split_frozen_top_equals_the_model(n):
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             c = layer.moving_mean.shape[0]
-            layer.set_weights([rng.uniform(0.5, 1.5, c), rng.normal(0, 0.1, c), rng.normal(0, 0.1, c),
-                               rng.uniform(0.5, 1.5, c)])
+            layer.set_weights([rng.uniform(0.5, 1.5, c), rng.normal(0, 0.1, c),
+                               rng.normal(0, 0.1, c), rng.uniform(0.5, 1.5, c)])
     frozen, top = split_frozen_top(model, n)
-    assert frozen.trainable_weights == [] and top.get_layer("top_conv") is model.get_layer("top_conv")
+    assert (frozen.trainable_weights == []
+            and top.get_layer("top_conv") is model.get_layer("top_conv"))
     x = rng.normal(size=(3, 64, 64, 3)).astype(np.float32)
     features = frozen.predict(x, verbose=0)
-    np.testing.assert_allclose(top.predict(features, verbose=0), model.predict(x, verbose=0), atol=1e-6)
-    assert frozen.output.shape[-1] == (32 if n == 16 else block_specs()[NUM_BLOCKS - n - 1]["filters_out"])
+    np.testing.assert_allclose(top.predict(features, verbose=0), model.predict(x, verbose=0),
+                               atol=1e-6)
+    assert frozen.output.shape[-1] == (32 if n == 16
+                                       else block_specs()[NUM_BLOCKS - n - 1]["filters_out"])
 
 
 def test_split_rejects_a_trainable_frozen_part():
@@ -238,7 +243,8 @@ def test_read_pth_package_file(state_dict):
     assert len(state_dict) == 296
     dtypes = [a.dtype for a in state_dict.values()]
     assert dtypes.count(np.float32) == 247 and dtypes.count(np.int64) == 49
-    assert sum(a.size for a in state_dict.values() if a.dtype == np.float32) == TRAINABLE_WITH_HEAD + BN_MOVING_STATS
+    assert (sum(a.size for a in state_dict.values() if a.dtype == np.float32)
+            == TRAINABLE_WITH_HEAD + BN_MOVING_STATS)
     assert state_dict["_conv_stem.weight"].shape == (32, 3, 3, 3)
     assert state_dict["_blocks.15._depthwise_conv.weight"].shape == (1152, 1, 3, 3)
     assert state_dict["_fc.weight"].shape == (1000, 1280)
@@ -251,8 +257,8 @@ _EVAL_PICKLE = b"\x80\x02cbuiltins\neval\nq\x00X\x03\x00\x00\x001+1q\x01\x85q\x0
 
 def test_read_pth_rejects_other_objects(tmp_path):
     legacy = tmp_path / "legacy.pth"
-    legacy.write_bytes(pickle.dumps(port._LEGACY_MAGIC, 2) + pickle.dumps(1001, 2) + pickle.dumps({}, 2)
-                       + _EVAL_PICKLE)
+    legacy.write_bytes(pickle.dumps(port._LEGACY_MAGIC, 2) + pickle.dumps(1001, 2)
+                       + pickle.dumps({}, 2) + _EVAL_PICKLE)
     with pytest.raises(ValueError, match="refusing to unpickle builtins.eval"):
         port.read_pth(legacy)
     archive = tmp_path / "archive.pth"
@@ -298,8 +304,9 @@ def test_port_reports_what_it_skips(state_dict):
     skipped = port.port_weights(model, state_dict)
     assert sorted(skipped) == sorted([k for k in state_dict if k.endswith("num_batches_tracked")]
                                      + ["_fc.weight", "_fc.bias"])
-    np.testing.assert_array_equal(model.get_layer("block3a_dwconv").kernel.numpy(),
-                                  state_dict["_blocks.3._depthwise_conv.weight"].transpose(2, 3, 0, 1))
+    np.testing.assert_array_equal(
+        model.get_layer("block3a_dwconv").kernel.numpy(),
+        state_dict["_blocks.3._depthwise_conv.weight"].transpose(2, 3, 0, 1))
     np.testing.assert_array_equal(model.get_layer("top_bn").moving_variance.numpy(),
                                   state_dict["_bn1.running_var"])
 
@@ -308,7 +315,8 @@ def test_port_rejects_incomplete_or_extra_tensors(state_dict):
     model = build_efficientnet_lite0((32, 32, 3), include_head=True)
     before = [w.numpy().copy() for w in model.weights]
     missing = {k: v for k, v in state_dict.items() if k != "_blocks.7._bn1.running_mean"}
-    with pytest.raises(ValueError, match=r"missing in the state dict: _blocks\.7\._bn1\.running_mean"):
+    with pytest.raises(ValueError,
+                       match=r"missing in the state dict: _blocks\.7\._bn1\.running_mean"):
         port.port_weights(model, missing)
     extra = dict(state_dict, **{"_blocks.16._bn1.weight": np.ones(3, np.float32)})
     with pytest.raises(ValueError, match=r"unused PyTorch tensors: _blocks\.16\._bn1\.weight"):
@@ -355,7 +363,8 @@ def test_convert_writes_loadable_weights(tmp_path, ported_224):
 def test_logits_match_live_pytorch(state_dict):
     torch = pytest.importorskip("torch")
     lite = pytest.importorskip("efficientnet_lite_pytorch")
-    torch_model = lite.EfficientNet.from_pretrained("efficientnet-lite0", weights_path=port.find_pth())
+    torch_model = lite.EfficientNet.from_pretrained("efficientnet-lite0",
+                                                    weights_path=port.find_pth())
     torch_model.eval()
     rng = np.random.default_rng(1)
     for shape in ((224, 224), (100, 132)):
@@ -369,7 +378,8 @@ def test_logits_match_live_pytorch(state_dict):
         port.port_weights(model, state_dict)
         backbone = keras.Model(model.input, model.get_layer("top_activation").output)
         frozen, top = split_frozen_top(model, 5)
-        np.testing.assert_allclose(backbone.predict(x, verbose=0), expected_features, atol=FEATURE_TOLERANCE)
+        np.testing.assert_allclose(backbone.predict(x, verbose=0), expected_features,
+                                   atol=FEATURE_TOLERANCE)
         assert np.abs(model.predict(x, verbose=0) - expected_logits).max() <= LOGIT_TOLERANCE
         split_logits = top.predict(frozen.predict(x, verbose=0), verbose=0)
         assert np.abs(split_logits - expected_logits).max() <= LOGIT_TOLERANCE
@@ -383,10 +393,12 @@ ACCURACY_BOUNDS = {"inception": (0.45, 0.71), "package": (0.29, 0.54)}
 
 def _imagenet_wnids():
     spec = importlib.util.find_spec("tensorflow_datasets")
-    path = os.path.join(spec.submodule_search_locations[0], "datasets", "imagenet2012", "labels.txt")
+    path = os.path.join(spec.submodule_search_locations[0], "datasets", "imagenet2012",
+                        "labels.txt")
     with open(path) as f:
         wnids = f.read().split()
-    assert len(wnids) == 1000 and wnids == sorted(set(wnids)), f"{path} is not the 1000 sorted wnids"
+    assert len(wnids) == 1000 and wnids == sorted(set(wnids)), (
+        f"{path} is not the 1000 sorted wnids")
     return wnids
 
 
@@ -397,7 +409,8 @@ def _tiny_imagenet_val(root):
         rows = [line.split("\t") for line in f.read().splitlines() if line.strip()]
     index = {w: i for i, w in enumerate(_imagenet_wnids())}
     images = np.stack([
-        tf.io.decode_jpeg(tf.io.read_file(os.path.join(root, "val", "images", r[0])), channels=3).numpy()
+        tf.io.decode_jpeg(tf.io.read_file(os.path.join(root, "val", "images", r[0])),
+                          channels=3).numpy()
         for r in rows])
     return images, np.array([index[r[1]] for r in rows])
 
@@ -412,11 +425,13 @@ def test_imagenet_accuracy_on_tiny_imagenet(state_dict):
     import tensorflow as tf
 
     images, labels = _tiny_imagenet_val(root)
-    upsampled = np.clip(tf.image.resize(images.astype(np.float32), (224, 224), method="bilinear").numpy(), 0, 255)
+    upsampled = np.clip(
+        tf.image.resize(images.astype(np.float32), (224, 224), method="bilinear").numpy(), 0, 255)
     model = build_efficientnet_lite0(include_head=True)
     port.port_weights(model, state_dict)
     for scheme, (min_top1, min_top5) in ACCURACY_BOUNDS.items():
-        logits = model.predict(imagenet_normalize(upsampled, scheme=scheme), batch_size=50, verbose=0)
+        logits = model.predict(imagenet_normalize(upsampled, scheme=scheme), batch_size=50,
+                               verbose=0)
         top5 = np.argsort(-logits, axis=1)[:, :5]
         top1_acc = float(np.mean(top5[:, 0] == labels))
         top5_acc = float(np.mean(np.any(top5 == labels[:, None], axis=1)))

@@ -6,7 +6,8 @@ from lsg_tf.core import gate as gate_lib
 
 
 def _project(g):
-    return np.asarray(gate_lib.GateConstraint()(keras.ops.convert_to_tensor(np.asarray(g, "float32"))))
+    return np.asarray(
+        gate_lib.GateConstraint()(keras.ops.convert_to_tensor(np.asarray(g, "float32"))))
 
 
 def test_constraint_columns_have_max_one_and_values_in_unit_interval():

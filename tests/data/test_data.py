@@ -578,9 +578,11 @@ def test_reflect_and_zero_padding_differ_only_in_the_border():
 
 def test_crop_padding_bad_values():
     x, y = _small_arrays(n=8, size=(4, 6))
-    with pytest.raises(ValueError, match=r"crop_padding='edge' is not one of \('zeros', 'reflect'\)"):
+    with pytest.raises(ValueError,
+                       match=r"crop_padding='edge' is not one of \('zeros', 'reflect'\)"):
         data.make_train_dataset(x, y, 4, seed=0, crop_padding="edge")
-    with pytest.raises(ValueError, match=r"crop_padding='reflect' needs images larger than 4 pixels"):
+    with pytest.raises(ValueError,
+                       match=r"crop_padding='reflect' needs images larger than 4 pixels"):
         data.make_train_dataset(x, y, 4, seed=0, augment="crop", crop_padding="reflect")
     data.make_train_dataset(x, y, 4, seed=0, augment="flip", crop_padding="reflect")  # no crop
 

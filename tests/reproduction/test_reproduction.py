@@ -70,7 +70,8 @@ def _table(page, heading):
 def toy_reproduction(tmp_path_factory):
     root = tmp_path_factory.mktemp("reproduce")
     _cifar_tree(str(root / "cifar10"))
-    write_voc(str(root / "msrc"), "background\ncat\ndog\naeroplane\ncar\nbird\nboat\nhorse\n", shapes=((20, 24), (16, 16)))
+    write_voc(str(root / "msrc"), "background\ncat\ndog\naeroplane\ncar\nbird\nboat\nhorse\n",
+              shapes=((20, 24), (16, 16)))
     source = reproduce_lib.DataSource(data_dir=str(root / "cifar10"),
                                       cache_dir=str(root / "cache"), voc_dir=str(root / "msrc"))
     out, runs = str(root / "results"), str(root / "runs")

@@ -28,10 +28,10 @@ def _free_ports(n):
 def test_two_workers_finish_with_identical_gate(tmp_path):
     out = tmp_path / "run"
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
-    cmd = [sys.executable, "-m", "lsg_tf.train", f"--flagfile={ROOT}/fashion.flags", "--scheme=alternate",
-           "--strategy=multi_worker", "--train_subset=256", "--test_subset=64", "--epochs=2",
-           "--batch_size=64", "--period=2", "--phase=1", "--verbose=0", "--export_dir=",
-           f"--output_dir={out}"]
+    cmd = [sys.executable, "-m", "lsg_tf.train", f"--flagfile={ROOT}/fashion.flags",
+           "--scheme=alternate", "--strategy=multi_worker", "--train_subset=256",
+           "--test_subset=64", "--epochs=2", "--batch_size=64", "--period=2", "--phase=1",
+           "--verbose=0", "--export_dir=", f"--output_dir={out}"]
     procs = []
     for index in range(2):
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_CONFIG=json.dumps(

@@ -42,7 +42,8 @@ def test_one_cycle_matches_pytorch_formula():
     schedule = lr_schedules.OneCycle(0.1, total_steps=100, pct_start=0.15)
     start, final = 0.1 / 25, 0.1 / 25 / 1e4
     assert _rate(schedule, 0) == pytest.approx(start)
-    assert _rate(schedule, 7) == pytest.approx(0.1 + (start - 0.1) / 2 * (1 + math.cos(math.pi * 7 / 14)))
+    assert _rate(schedule, 7) == pytest.approx(
+        0.1 + (start - 0.1) / 2 * (1 + math.cos(math.pi * 7 / 14)))
     assert _rate(schedule, 14) == pytest.approx(0.1)
     mid = 14 + (99 - 14) / 2
     assert _rate(schedule, mid) == pytest.approx((0.1 + final) / 2, rel=1e-5)
@@ -54,7 +55,8 @@ def test_schedules_survive_serialisation():
         keras.optimizers.schedules.CosineDecay(0.1, decay_steps=50), 10, 0.004)
     clone = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(schedule))
     cycle = lr_schedules.OneCycle(0.2, 40, 0.3)
-    cycle_clone = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(cycle))
+    cycle_clone = keras.optimizers.schedules.deserialize(
+        keras.optimizers.schedules.serialize(cycle))
     for step in (0, 5, 10, 33):
         assert _rate(clone, step) == pytest.approx(_rate(schedule, step))
         assert _rate(cycle_clone, step) == pytest.approx(_rate(cycle, step))
@@ -283,7 +285,8 @@ def test_compare_schemes_over_two_seeds_writes_paired_table(tmp_path):
         [per_run[("joint", s)]["test/accuracy"] - per_run[("std", s)]["test/accuracy"]
          for s in (0, 1)])
     # The two seeds really are different runs.
-    assert per_run[("std", 0)]["history"]["train/loss"] != per_run[("std", 1)]["history"]["train/loss"]
+    assert (per_run[("std", 0)]["history"]["train/loss"]
+            != per_run[("std", 1)]["history"]["train/loss"])
     assert "| joint |" in (out / "README.md").read_text()
 
 

@@ -18,10 +18,10 @@ pytestmark = [needs_fashion, pytest.mark.slow]
 
 def _command(out):
     # 3 epochs, period 2 / phase 1: std, lsg, std; 2 logical CPU replicas.
-    return [sys.executable, "-m", "lsg_tf.train", f"--flagfile={ROOT}/fashion.flags", "--scheme=alternate",
-            "--strategy=mirrored", "--num_cpu_replicas=2", "--train_subset=512",
-            "--test_subset=64", "--epochs=3", "--batch_size=64", "--period=2", "--phase=1",
-            "--verbose=0", "--export_dir=", f"--output_dir={out}"]
+    return [sys.executable, "-m", "lsg_tf.train", f"--flagfile={ROOT}/fashion.flags",
+            "--scheme=alternate", "--strategy=mirrored", "--num_cpu_replicas=2",
+            "--train_subset=512", "--test_subset=64", "--epochs=3", "--batch_size=64",
+            "--period=2", "--phase=1", "--verbose=0", "--export_dir=", f"--output_dir={out}"]
 
 
 def _run(out):
@@ -52,7 +52,8 @@ def test_kill_9_then_rerun_matches_uninterrupted_mirrored_run(tmp_path):
     assert resumed.metrics["history"]["epoch"] == [0, 1, 2]
     assert resumed.metrics["history"]["path"] == ["std", "lsg", "std"]
     np.testing.assert_allclose(resumed.gate, full.gate, atol=1e-6)
-    full_weights, resumed_weights = (load_model(r.model_path).get_weights() for r in (full, resumed))
+    full_weights, resumed_weights = (load_model(r.model_path).get_weights()
+                                     for r in (full, resumed))
     for a, b in zip(full_weights, resumed_weights):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert resumed.metrics["test/accuracy"] == pytest.approx(full.metrics["test/accuracy"],

@@ -63,9 +63,9 @@ def test_resume_after_interruption_reproduces_uninterrupted_run(tmp_path):
 @needs_fashion
 def test_cli_writes_the_run_folder(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "lsg_tf.train", f"--flagfile={ROOT}/fashion.flags", "--scheme=alternate",
-           "--train_subset=200", "--test_subset=100", "--epochs=2", "--batch_size=50",
-           "--period=2", "--phase=1", "--verbose=0", f"--output_dir={out}",
+    cmd = [sys.executable, "-m", "lsg_tf.train", f"--flagfile={ROOT}/fashion.flags",
+           "--scheme=alternate", "--train_subset=200", "--test_subset=100", "--epochs=2",
+           "--batch_size=50", "--period=2", "--phase=1", "--verbose=0", f"--output_dir={out}",
            f"--export_dir={tmp_path / 'exported'}"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -143,7 +143,8 @@ def build_backbone(
         checks.check_min_size(name, shape, applications.DEFAULT_MIN_SIZE)
         return applications.application_backbone(
             name, "ResNet152", shape, weights, weight_decay, seed,
-            trainable_prefixes=applications.RESNET152_TRAINABLE_PREFIXES, decay_all=weight_decay_scope == "all")
+            trainable_prefixes=applications.RESNET152_TRAINABLE_PREFIXES,
+            decay_all=weight_decay_scope == "all")
     return applications.application_backbone(name, application, shape, weights, weight_decay, seed,
                                  trainable_prefixes=None, decay_all=weight_decay_scope == "all")
 
@@ -163,12 +164,15 @@ def feature_channels(backbone: keras.Model) -> int:
             output whose channel count is known.
     """
     if not isinstance(backbone, keras.Model):
-        raise ValueError(f"backbone must be a keras.Model from build_backbone, got {type(backbone).__name__}")
+        raise ValueError(
+            f"backbone must be a keras.Model from build_backbone, got {type(backbone).__name__}")
     outputs = backbone.outputs
-    if outputs is None or len(outputs) != 1 or len(outputs[0].shape) != 4 or outputs[0].shape[-1] is None:
+    if (outputs is None or len(outputs) != 1 or len(outputs[0].shape) != 4
+            or outputs[0].shape[-1] is None):
         shapes = None if outputs is None else [tuple(o.shape) for o in outputs]
         raise ValueError(
-            f"backbone {backbone.name!r} must have one output of shape [B, h, w, K] with known K, got {shapes}"
+            f"backbone {backbone.name!r} must have one output of shape [B, h, w, K] with known K, "
+            f"got {shapes}"
         )
     return int(outputs[0].shape[-1])
 
@@ -176,7 +180,8 @@ def feature_channels(backbone: keras.Model) -> int:
 
 def _parse_name(name) -> str | None:
     """Returns the keras.applications name for ``keras:<Name>``, else None."""
-    allowed = ", ".join(repr(b) for b in BACKBONES) + f" or '{KERAS_PREFIX}<Name>' (e.g. 'keras:MobileNetV2')"
+    allowed = (", ".join(repr(b) for b in BACKBONES)
+               + f" or '{KERAS_PREFIX}<Name>' (e.g. 'keras:MobileNetV2')")
     if not isinstance(name, str):
         raise ValueError(f"backbone name must be a string, got {name!r}; allowed: {allowed}")
     if name in BACKBONES:

@@ -66,7 +66,9 @@ _CONV_TYPES = (
 def application_names() -> list[str]:
     """Sorted names of the model functions in ``keras.applications``."""
     return sorted(
-        n for n in dir(keras.applications) if n[:1].isupper() and callable(getattr(keras.applications, n))
+        n
+        for n in dir(keras.applications)
+        if n[:1].isupper() and callable(getattr(keras.applications, n))
     )
 
 
@@ -101,7 +103,9 @@ def application_backbone(name, application, shape, weights, weight_decay, seed, 
         scale = min_size / min(height, width)
         height = max(min_size, math.ceil(height * scale))
         width = max(min_size, math.ceil(width * scale))
-        x = keras.layers.Resizing(height, width, interpolation="bilinear", name="upsample_to_min_size")(x)
+        x = keras.layers.Resizing(
+            height, width, interpolation="bilinear", name="upsample_to_min_size"
+        )(x)
     if channels == 1:
         x = keras.layers.Concatenate(axis=-1, name="grayscale_to_rgb")([x, x, x])
 
@@ -120,7 +124,8 @@ def application_backbone(name, application, shape, weights, weight_decay, seed, 
     except Exception as e:
         if weights == "imagenet" and _is_download_failure(e):
             raise ValueError(
-                f"weights='imagenet' for backbone {name!r} could not be downloaded (no network access?); "
+                f"weights='imagenet' for backbone {name!r} could not be downloaded "
+                "(no network access?); "
                 "pass a local weights file path (.h5 / .weights.h5) or weights=None"
             ) from e
         raise

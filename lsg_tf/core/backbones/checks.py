@@ -20,7 +20,9 @@ def check_input_shape(input_shape) -> tuple[int, int, int]:
         or len(shape) != 3
         or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
     ):
-        raise ValueError(f"input_shape must be (H, W, C) with 3 positive integers, got {input_shape!r}")
+        raise ValueError(
+            f"input_shape must be (H, W, C) with 3 positive integers, got {input_shape!r}"
+        )
     if shape[2] not in (1, 3):
         raise ValueError(f"input_shape {shape} has C={shape[2]} channels; allowed C: 1 or 3")
     return shape
@@ -56,7 +58,11 @@ def check_seed(seed) -> int | None:
 
 
 def check_weights(weights, allow_imagenet: bool) -> str | None:
-    allowed = "None, 'imagenet' or a local weights file path" if allow_imagenet else "None or a local weights file path"
+    allowed = (
+        "None, 'imagenet' or a local weights file path"
+        if allow_imagenet
+        else "None or a local weights file path"
+    )
     if weights is None:
         return None
     if isinstance(weights, os.PathLike):
@@ -65,13 +71,18 @@ def check_weights(weights, allow_imagenet: bool) -> str | None:
         raise ValueError(f"weights must be {allowed}, got {weights!r}")
     if weights == "imagenet":
         if not allow_imagenet:
-            raise ValueError(f"weights='imagenet' needs a keras.applications backbone; allowed here: {allowed}")
+            raise ValueError(
+                f"weights='imagenet' needs a keras.applications backbone; allowed here: {allowed}"
+            )
         return weights
     if not os.path.exists(weights):
-        raise FileNotFoundError(f"weights file {weights!r} does not exist; allowed weights: {allowed}")
+        raise FileNotFoundError(
+            f"weights file {weights!r} does not exist; allowed weights: {allowed}"
+        )
     if not weights.endswith(WEIGHTS_SUFFIXES):
         raise ValueError(
-            f"weights file {weights!r} has an unsupported extension; allowed: .h5, .hdf5, .weights.h5, .keras"
+            f"weights file {weights!r} has an unsupported extension; "
+            "allowed: .h5, .hdf5, .weights.h5, .keras"
         )
     return weights
 
@@ -85,5 +96,6 @@ def load_weights(model: keras.Model, path: str, name: str, shape: tuple[int, int
         if len(reason) > 300:
             reason = reason[:297] + "..."
         raise ValueError(
-            f"weights file {path!r} does not fit backbone {name!r} with input_shape {shape}: {reason}"
+            f"weights file {path!r} does not fit backbone {name!r} with input_shape {shape}: "
+            f"{reason}"
         ) from e

@@ -139,13 +139,16 @@ def imagenet_normalize(images, scheme: str = "inception") -> np.ndarray:
     ``"package"`` (ImageNet mean/std on x / 255, the PyTorch package's example).
     """
     if scheme not in NORMALIZATIONS:
-        raise ValueError(f"imagenet_normalize: scheme must be one of {sorted(NORMALIZATIONS)}, got {scheme!r}")
+        raise ValueError(f"imagenet_normalize: scheme must be one of {sorted(NORMALIZATIONS)}, "
+                         f"got {scheme!r}")
     x = np.asarray(images)
     if x.ndim < 1 or x.shape[-1] != 3:
-        raise ValueError(f"imagenet_normalize: images must be RGB, channels last [..., 3], got shape {x.shape}")
+        raise ValueError(f"imagenet_normalize: images must be RGB, channels last [..., 3], "
+                         f"got shape {x.shape}")
     x = x.astype(np.float32)
     if scheme == "package":  # the package's order of operations: x / 255, then mean and std.
-        return (x / np.float32(255.0) - np.asarray(IMAGENET_MEAN, np.float32)) / np.asarray(IMAGENET_STD, np.float32)
+        return ((x / np.float32(255.0) - np.asarray(IMAGENET_MEAN, np.float32))
+                / np.asarray(IMAGENET_STD, np.float32))
     mean, std = (np.asarray(v, np.float32) for v in NORMALIZATIONS[scheme])
     return (x - mean) / std
 
@@ -185,7 +188,8 @@ def build_efficientnet_lite0(
     shape = _check_input_shape(input_shape)
     first_trainable = _first_trainable_block(trainable_blocks)
     weight_decay = _check_fraction_or_positive("weight_decay", weight_decay, upper=None)
-    drop_connect_rate = _check_fraction_or_positive("drop_connect_rate", drop_connect_rate, upper=1.0)
+    drop_connect_rate = _check_fraction_or_positive("drop_connect_rate", drop_connect_rate,
+                                                   upper=1.0)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ValueError(f"seed must be None or an integer >= 0, got {seed!r}")
     if not isinstance(include_head, bool):
@@ -201,11 +205,13 @@ def build_efficientnet_lite0(
     def make(cls, name, trainable=True, **kwargs):
         if cls in (keras.layers.Conv2D, keras.layers.DepthwiseConv2D):
             key = "depthwise" if cls is keras.layers.DepthwiseConv2D else "kernel"
-            kwargs[f"{key}_initializer"] = keras.initializers.VarianceScaling(**_CONV_INIT, seed=new_seed())
+            kwargs[f"{key}_initializer"] = keras.initializers.VarianceScaling(**_CONV_INIT,
+                                                                              seed=new_seed())
             if trainable:
                 kwargs[f"{key}_regularizer"] = regularizer
         elif cls is keras.layers.Dense:
-            kwargs["kernel_initializer"] = keras.initializers.VarianceScaling(**_DENSE_INIT, seed=new_seed())
+            kwargs["kernel_initializer"] = keras.initializers.VarianceScaling(**_DENSE_INIT,
+                                                                              seed=new_seed())
         elif cls is keras.layers.Dropout:
             kwargs["seed"] = new_seed()
         layer = cls(name=name, **kwargs)
@@ -213,13 +219,15 @@ def build_efficientnet_lite0(
         return layer
 
     inputs = keras.Input(shape=shape, name="images")
-    outputs = _forward(inputs, make, include_stem=True, start_block=0, first_trainable=first_trainable,
-                       include_head=include_head, drop_connect_rate=drop_connect_rate)
+    outputs = _forward(inputs, make, include_stem=True, start_block=0,
+                       first_trainable=first_trainable, include_head=include_head,
+                       drop_connect_rate=drop_connect_rate)
     return keras.Model(inputs, outputs, name="efficientnet_lite0")
 
 
 def split_frozen_top(model: keras.Model, trainable_blocks: int) -> tuple[keras.Model, keras.Model]:
-    """Splits a model from :func:`build_efficientnet_lite0` before its last ``trainable_blocks`` blocks.
+    """Splits a model from :func:`build_efficientnet_lite0` before its last ``trainable_blocks``
+    blocks.
 
     Returns ``(frozen, top)``: ``frozen`` maps images to the output of block
     ``16 - trainable_blocks`` (the stem's output for 16), ``top`` maps that
@@ -232,18 +240,24 @@ def split_frozen_top(model: keras.Model, trainable_blocks: int) -> tuple[keras.M
             the frozen part that are trainable (build the model with the same
             ``trainable_blocks``, or the cached outputs would go stale).
     """
-    if not isinstance(model, keras.Model) or not _has_layer(model, "top_conv") or not _has_layer(model, "stem_conv"):
-        raise ValueError(f"split_frozen_top needs a model from build_efficientnet_lite0, got {model!r}")
+    if (not isinstance(model, keras.Model) or not _has_layer(model, "top_conv")
+            or not _has_layer(model, "stem_conv")):
+        raise ValueError(
+            f"split_frozen_top needs a model from build_efficientnet_lite0, got {model!r}")
     if isinstance(trainable_blocks, bool) or not isinstance(trainable_blocks, int):
-        raise ValueError(f"trainable_blocks must be an int in [0, {NUM_BLOCKS}], got {trainable_blocks!r}")
+        raise ValueError(
+            f"trainable_blocks must be an int in [0, {NUM_BLOCKS}], got {trainable_blocks!r}")
     first_trainable = _first_trainable_block(trainable_blocks)
     specs = block_specs()
-    boundary = "stem_activation" if first_trainable == 0 else _block_output_name(specs[first_trainable - 1])
-    frozen = keras.Model(model.input, model.get_layer(boundary).output, name="efficientnet_lite0_frozen")
+    boundary = ("stem_activation" if first_trainable == 0
+                else _block_output_name(specs[first_trainable - 1]))
+    frozen = keras.Model(model.input, model.get_layer(boundary).output,
+                         name="efficientnet_lite0_frozen")
     if frozen.trainable_weights:
         names = sorted({w.path.split("/")[0] for w in frozen.trainable_weights})
         raise ValueError(
-            f"split_frozen_top: the frozen part has trainable layers ({', '.join(names[:3])}, ...); "
+            f"split_frozen_top: the frozen part has trainable layers "
+            f"({', '.join(names[:3])}, ...); "
             f"build the model with trainable_blocks={trainable_blocks}")
     include_head = _has_layer(model, "predictions")
 
@@ -253,7 +267,8 @@ def split_frozen_top(model: keras.Model, trainable_blocks: int) -> tuple[keras.M
     features = frozen.output
     top_inputs = keras.Input(shape=tuple(features.shape[1:]), name="frozen_features")
     outputs = _forward(top_inputs, reuse, include_stem=False, start_block=first_trainable,
-                       first_trainable=first_trainable, include_head=include_head, drop_connect_rate=0.0)
+                       first_trainable=first_trainable, include_head=include_head,
+                       drop_connect_rate=0.0)
     top = keras.Model(top_inputs, outputs, name="efficientnet_lite0_top")
     return frozen, top
 
@@ -271,7 +286,8 @@ def _has_layer(model: keras.Model, name: str) -> bool:
 
 
 def _static_same_pad(kernel: int, stride: int):
-    """PyTorch ``Conv2dStaticSamePadding`` amounts for a 224x224 input: ((top, bottom), (left, right))."""
+    """PyTorch ``Conv2dStaticSamePadding`` amounts for a 224x224 input:
+    ((top, bottom), (left, right))."""
     if stride == 1:
         total = kernel - 1
     else:
@@ -298,7 +314,8 @@ def _forward(x, make: Callable, include_stem: bool, start_block: int, first_trai
         x = make(keras.layers.ReLU, "stem_activation", max_value=6.0)(x)
     for spec in block_specs()[start_block:]:
         trainable = spec["index"] >= first_trainable
-        rate = drop_connect_rate * spec["index"] / NUM_BLOCKS if (trainable and spec["skip"]) else 0.0
+        rate = (drop_connect_rate * spec["index"] / NUM_BLOCKS if (trainable and spec["skip"])
+                else 0.0)
         x = _mbconv(x, spec, make, trainable, rate, bn)
     x = make(keras.layers.Conv2D, "top_conv", filters=FEATURE_CHANNELS,
              kernel_size=1, padding="valid", use_bias=False)(x)
@@ -327,11 +344,12 @@ def _mbconv(inputs, spec: dict, make: Callable, trainable: bool, drop_rate: floa
              kernel_size=spec["kernel"], strides=spec["stride"], padding="valid", use_bias=False)(x)
     x = make(keras.layers.BatchNormalization, f"{name}_bn", trainable=trainable, **bn)(x)
     x = make(keras.layers.ReLU, f"{name}_activation", max_value=6.0)(x)
-    x = make(keras.layers.Conv2D, f"{name}_project_conv", trainable=trainable, filters=spec["filters_out"],
-             kernel_size=1, padding="valid", use_bias=False)(x)
+    x = make(keras.layers.Conv2D, f"{name}_project_conv", trainable=trainable,
+             filters=spec["filters_out"], kernel_size=1, padding="valid", use_bias=False)(x)
     x = make(keras.layers.BatchNormalization, f"{name}_project_bn", trainable=trainable, **bn)(x)
     if spec["skip"]:
-        x = make(keras.layers.Dropout, f"{name}_drop", rate=drop_rate, noise_shape=(None, 1, 1, 1))(x)
+        x = make(keras.layers.Dropout, f"{name}_drop", rate=drop_rate,
+                 noise_shape=(None, 1, 1, 1))(x)
         x = make(keras.layers.Add, f"{name}_add")([x, inputs])
     return x
 
@@ -359,7 +377,8 @@ def _first_trainable_block(trainable_blocks) -> int:
         return -1
     if (isinstance(trainable_blocks, bool) or not isinstance(trainable_blocks, int)
             or not 0 <= trainable_blocks <= NUM_BLOCKS):
-        raise ValueError(f"trainable_blocks must be None or an int in [0, {NUM_BLOCKS}], got {trainable_blocks!r}")
+        raise ValueError(f"trainable_blocks must be None or an int in [0, {NUM_BLOCKS}], "
+                         f"got {trainable_blocks!r}")
     return NUM_BLOCKS - trainable_blocks
 
 

