@@ -386,7 +386,8 @@ def write_page(out_dir: str, budget, variants, stages: dict, command: str,
         raise FileNotFoundError(f"{out_dir}: {seeds_file} missing: the seeds stage must run first")
     attack_tables = _table4(page) + _table5(page) if attacks else _attacks_not_run()
     sections = (_table1(page) + _over_seeds(page, seeds_file, seeds) + _table2(page)
-                + _table3(page) + tiny_imagenet_page.main_page_section(out_dir) + attack_tables + _masking(page) + _figures(page)
+                + _table3(page) + tiny_imagenet_page.main_page_section(out_dir)
+                + attack_tables + _masking(page) + _figures(page)
                 + _wall_time(page.names, stages))
     # The summary comes first but lists the claims the sections checked.
     lines = _introduction(page, budget, command, attacks) + _summary(page) + sections

@@ -147,7 +147,8 @@ def write_page(out_dir: str, documents: dict, command: str) -> str:
 
 def main_page_section(results_dir: str) -> list:
     """The section "Table 3 on Tiny ImageNet animals" of the main results page, from
-    ``results_dir/tiny-imagenet`` (:func:`lsg_tf.reproduction.tiny_imagenet.reproduce_tiny_imagenet`);
+    ``results_dir/tiny-imagenet``
+    (:func:`lsg_tf.reproduction.tiny_imagenet.reproduce_tiny_imagenet`);
     without it, one paragraph saying how to make it."""
     folder = os.path.join(results_dir, TINY_DIR)
     summary_path = os.path.join(folder, RESULTS_FILE)
