@@ -24,6 +24,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from absl import app, flags  # noqa: E402
 
+from lsg_tf.cli import entry  # noqa: E402
 from lsg_tf.reproduction import commands  # noqa: E402
 from lsg_tf.robustness.radii import EPS_SWEEP, eps_label, parse_eps  # noqa: E402
 
@@ -148,4 +149,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["run", "out"])
-    app.run(main)
+    entry.run(main)
