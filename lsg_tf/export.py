@@ -9,6 +9,8 @@ and ``explain`` signatures) and updates ``<export_dir>/models.config``.
 
 from absl import app, flags
 
+from lsg_tf.cli import entry
+
 _RUN_DIR = flags.DEFINE_string("run_dir", None, "A finished training run folder.")
 _MODEL_NAME = flags.DEFINE_string("model_name", None,
                                   "Served model name (default: the run folder's name).")
@@ -35,4 +37,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("run_dir")
-    app.run(main)
+    entry.run(main)

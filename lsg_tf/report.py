@@ -14,6 +14,7 @@ import sys
 
 from absl import app, flags
 
+from lsg_tf.cli import entry
 from lsg_tf.reproduction import commands
 
 _RUN = flags.DEFINE_multi_string("run", None, "A finished run folder; repeat for each run.")
@@ -87,4 +88,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["run", "out"])
-    app.run(main)
+    entry.run(main)

@@ -21,6 +21,7 @@ import sys
 
 from absl import app, flags
 
+from lsg_tf.cli import entry
 from lsg_tf.reproduction import commands
 
 _OUT = flags.DEFINE_string("out", "docs/results", "Folder of the results page and its files.")
@@ -134,4 +135,4 @@ def _tiny_imagenet():
 
 
 if __name__ == "__main__":
-    app.run(main)
+    entry.run(main)

@@ -14,6 +14,7 @@ import sys
 
 from absl import app, flags
 
+from lsg_tf.cli import entry
 from lsg_tf.cli.train_flags import (  # defines the training flags
     CPU_REPLICAS,
     STRATEGY,
@@ -55,4 +56,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("output_dir")
-    app.run(main)
+    entry.run(main)

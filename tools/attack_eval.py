@@ -24,8 +24,15 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from absl import app, flags  # noqa: E402
 
+from lsg_tf.cli import entry  # noqa: E402
 from lsg_tf.reproduction import commands  # noqa: E402
-from lsg_tf.robustness.radii import EPS_SWEEP, eps_label, parse_eps  # noqa: E402
+from lsg_tf.robustness.radii import (  # noqa: E402
+    EPS_RANGE,
+    EPS_SWEEP,
+    check_eps,
+    eps_label,
+    parse_eps,
+)
 
 ATTACKS = ("pgd", "pixel", "local_search")
 
@@ -42,10 +49,11 @@ _EXAMPLES = flags.DEFINE_integer("examples", 4, "Example images per run and atta
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 256, "Batch size of features and accuracy.")
 
 _PGD_EPS = flags.DEFINE_list("pgd_eps", [eps_label(e) for e in EPS_SWEEP],
-                             "PGD L∞ radii on [0, 1] images (Table 4 is measured at each); "
-                             "numbers or fractions such as 8/255.")
+                             "PGD L∞ radii on [0, 1] images (Table 4 is measured at each), "
+                             f"each in {EPS_RANGE}: numbers or fractions such as 8/255.")
 _PGD_STEP = flags.DEFINE_float("pgd_eps_step", None,
-                               "PGD step size for every ε (default: 2.5 ε / iterations).")
+                               f"PGD step size for every ε, in {EPS_RANGE} (default: "
+                               "2.5 ε / iterations).")
 _PGD_ITER = flags.DEFINE_integer("pgd_iter", 40, "PGD iterations.")
 _PGD_BATCH = flags.DEFINE_integer("pgd_batch_size", 128, "PGD batch size.")
 _PGD_IMAGES = flags.DEFINE_integer("pgd_images", 500,
@@ -80,6 +88,30 @@ _LS_MAX_CANDIDATES = flags.DEFINE_integer("ls_max_candidates", None,
 _PROGRESS = flags.DEFINE_boolean("progress", True, "Show progress bars.")
 
 
+def _valid_radii(values) -> bool:
+    """Flag validator of --pgd_eps: every entry a number in EPS_RANGE (ε on [0, 1] images)."""
+    if not values:
+        raise flags.ValidationError(f"give at least one ε in {EPS_RANGE}")
+    for value in values:
+        try:
+            parse_eps(value)
+        except ValueError as e:
+            raise flags.ValidationError(str(e)) from None
+    return True
+
+
+def _valid_step(value) -> bool:
+    """Flag validator of --pgd_eps_step: unset, or a step in EPS_RANGE."""
+    try:
+        return value is None or bool(check_eps(value))
+    except ValueError as e:
+        raise flags.ValidationError(str(e).replace("ε", "the step")) from None
+
+
+flags.register_validator("pgd_eps", _valid_radii)
+flags.register_validator("pgd_eps_step", _valid_step)
+
+
 def config_from_flags():
     """Builds an :class:`~lsg_tf.robustness.evaluate.AttackEvalConfig` from the flags."""
     from lsg_tf.robustness import evaluate
@@ -90,10 +122,7 @@ def config_from_flags():
     except ValueError:
         raise app.UsageError(f"--detect_train_per_class must be integers, got "
                              f"{_DET_TRAIN.value}") from None
-    try:
-        radii = tuple(parse_eps(v) for v in _PGD_EPS.value)
-    except ValueError as e:
-        raise app.UsageError(f"--pgd_eps: {e}") from None
+    radii = tuple(parse_eps(v) for v in _PGD_EPS.value)  # checked by _valid_radii
     try:
         return evaluate.AttackEvalConfig(
             attacks=tuple(_ATTACKS.value),
@@ -148,4 +177,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["run", "out"])
-    app.run(main)
+    entry.run(main)

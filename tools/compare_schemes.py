@@ -15,6 +15,7 @@ import sys
 
 from absl import app, flags
 
+from lsg_tf.cli import entry
 from lsg_tf.cli.train_flags import config_from_flags  # defines the training flags
 from lsg_tf.reproduction import commands
 from lsg_tf.reproduction.experiments import VARIANTS, seed_run_name
@@ -88,4 +89,4 @@ def main(argv):
 if __name__ == "__main__":
     flags.mark_flag_as_required("out")
     flags.FLAGS.set_default("output_dir", "unused")
-    app.run(main)
+    entry.run(main)

@@ -19,6 +19,8 @@ import xml.etree.ElementTree as ET
 import numpy as np
 from absl import app, flags
 
+from lsg_tf.cli import entry
+
 PAPER_CLASSES = ("bird", "cat", "dog", "cow", "horse", "sheep")
 
 
@@ -108,4 +110,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["voc_dir", "out"])
-    app.run(main)
+    entry.run(main)

@@ -17,6 +17,7 @@ import sys
 
 from absl import app, flags
 
+from lsg_tf.cli import entry
 from lsg_tf.cli.train_flags import config_from_flags  # defines the training flags
 from lsg_tf.reproduction import commands
 from lsg_tf.training.recipes import ABLATIONS, RECIPES
@@ -94,4 +95,4 @@ def main(argv):
 if __name__ == "__main__":
     flags.mark_flag_as_required("out")
     flags.FLAGS.set_default("output_dir", "unused")
-    app.run(main)
+    entry.run(main)

@@ -22,8 +22,9 @@ import sys
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
+from lsg_tf.cli import entry  # noqa: E402
 from lsg_tf.serving import client  # noqa: E402
 
 _IMAGES = flags.DEFINE_list("images", [], "Image files (png, jpg, or .npy uint8 batches); extra "
@@ -69,4 +70,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("model_name")
-    app.run(main)
+    entry.run(main)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from lsg_tf.analysis import head, metrics
-from lsg_tf.reporting.formatting import percent
+from lsg_tf.reporting.formatting import fmt, is_missing
 
 
 def class_filters(gate: np.ndarray, classes: Sequence[int], threshold: float) -> np.ndarray:
@@ -173,17 +173,35 @@ def _nanmean(values: np.ndarray) -> float:
     return float(values.mean()) if values.size else float("nan")
 
 
+# The masking line means something only for a model clearly better than chance: its mean
+# recall before masking at least weak_recall_floor(C), and the class the line shows (the best
+# recalled) at least this before its filters are masked (else there is no recall to collapse).
+WEAK_CLASS_RECALL = 0.5
+
+
+def weak_recall_floor(num_classes: int) -> float:
+    """The mean recall below which a model is too weak for masking to mean anything: twice
+    chance (2/C), or halfway from chance to perfect when that is lower (C < 4)."""
+    return min(2 / num_classes, (1 + 1 / num_classes) / 2)
+
+
 def sweep_summary(sweep: MaskingSweep, class_names=None) -> dict:
     """Plain numbers of a :class:`MaskingSweep` for ``metrics.json`` and a one-line print.
 
-    ``others_kept[c]`` is the other classes' mean recall with c's filters masked, divided by
-    their mean recall without masking (1.0 = unaffected).
+    ``others_recall_before[c]`` / ``others_recall_after[c]``: the other classes' mean recall
+    without masking / with c's filters masked; ``max_others_drop``: its largest fall over c;
+    ``too_weak``: the model is too weak for the masking result to mean anything (mean recall
+    before masking, ``mean_recall_before``, below :func:`weak_recall_floor`, or the best
+    recalled class, the one :func:`summary_line` shows, below :data:`WEAK_CLASS_RECALL`).
+    ``others_kept[c]``, after / before (kept for older readers), exceeds 1 when masking
+    helps the other classes, as it does in a near-chance model.
     """
     baseline = np.asarray(sweep.baseline_recall, dtype=np.float64)
-    others_before = np.array([_nanmean(np.delete(baseline, c)) for c in range(len(baseline))])
+    fields = _others(baseline, np.asarray(sweep.other_recall, dtype=np.float64))
+    before = np.asarray(fields["others_recall_before"])
     # Undefined (NaN) where the other classes had no recall to keep (an untrained model).
-    kept = np.where(others_before > 0, np.asarray(sweep.other_recall, dtype=np.float64)
-                    / np.where(others_before > 0, others_before, 1.0), np.nan)
+    kept = np.where(before > 0, np.asarray(fields["others_recall_after"])
+                    / np.where(before > 0, before, 1.0), np.nan)
     names = list(class_names) if class_names is not None else [str(c) for c in range(len(kept))]
     return {
         "class_names": names,
@@ -193,15 +211,57 @@ def sweep_summary(sweep: MaskingSweep, class_names=None) -> dict:
         "others_kept": kept.tolist(),
         "max_recall_after": float(np.nanmax(sweep.masked_recall)),
         "min_others_kept": float(np.nanmin(kept)),
+        **fields,
     }
 
 
+def _others(baseline: np.ndarray, after: np.ndarray) -> dict:
+    """The fields of :func:`sweep_summary` from the recall before masking and the other
+    classes' recall after masking each class."""
+    before = np.array([_nanmean(np.delete(baseline, c)) for c in range(len(baseline))])
+    drops = before - after
+    mean = _nanmean(baseline)
+    best = float(np.nanmax(baseline)) if np.isfinite(baseline).any() else float("nan")
+    return {
+        "others_recall_before": before.tolist(),
+        "others_recall_after": after.tolist(),
+        "max_others_drop": float(np.nanmax(drops)) if np.isfinite(drops).any() else float("nan"),
+        "mean_recall_before": mean,
+        "too_weak": bool(not mean >= weak_recall_floor(len(baseline))
+                         or not best >= WEAK_CLASS_RECALL),
+    }
+
+
+def _completed(summary: dict) -> dict:
+    """``summary`` with the fields older ``metrics.json`` files lack (from ``others_kept``)."""
+    if "others_recall_after" in summary:
+        return summary
+    baseline = np.asarray(summary["recall_before"], dtype=np.float64)
+    before = np.array([_nanmean(np.delete(baseline, c)) for c in range(len(baseline))])
+    after = np.asarray(summary["others_kept"], dtype=np.float64) * before
+    return {**summary, **_others(baseline, after)}
+
+
 def summary_line(summary: dict, threshold: float = 0.5) -> str:
-    """One line: the effect of masking one class's filters, and the worst case over classes."""
+    """One line: the effect of masking the best recalled class's filters (its recall and the
+    other classes' recall, before -> after), the worst case over classes, and a warning when
+    the model is too weak for it to mean anything (:func:`sweep_summary`)."""
+    summary = _completed(summary)
     c = int(np.nanargmax(summary["recall_before"]))
-    return (f"masking the {summary['num_masked'][c]} filters of class "
-            f"{summary['class_names'][c]!r} (G > {threshold}): its recall "
-            f"{summary['recall_before'][c]:.2f} -> {summary['recall_after'][c]:.2f}, other "
-            f"classes keep {percent(summary['others_kept'][c], 0)} of their recall; over all "
-            f"classes: masked recall <= {summary['max_recall_after']:.2f}, others keep >= "
-            f"{percent(summary['min_others_kept'], 0)}")
+    name, drop = summary["class_names"][c], summary["max_others_drop"]
+    line = (f"masking the {summary['num_masked'][c]} filters of class {name!r} (G > {threshold}): "
+            f"its recall {fmt(summary['recall_before'][c], 2)} -> "
+            f"{fmt(summary['recall_after'][c], 2)}, the other classes' recall "
+            f"{fmt(summary['others_recall_before'][c], 2)} -> "
+            f"{fmt(summary['others_recall_after'][c], 2)}; over all classes: masked recall <= "
+            f"{fmt(summary['max_recall_after'], 2)}, the others' recall falls by <= "
+            f"{fmt(drop if is_missing(drop) else max(drop, 0.0), 2)}")
+    if summary["too_weak"]:
+        classes = len(summary["recall_before"])
+        floor, mean = weak_recall_floor(classes), summary["mean_recall_before"]
+        why = (f"mean recall {fmt(mean, 3)} < {floor:.3f}, chance {1 / classes:.3f}"
+               if not mean >= floor else
+               f"class {name!r} recall {fmt(summary['recall_before'][c], 2)} < "
+               f"{WEAK_CLASS_RECALL:.2f} before masking")
+        line += f"; not meaningful: the model is too weak ({why})"
+    return line

@@ -1,2 +1,2 @@
-"""Helpers of the command-line modules only (console hygiene, argparse types); library code
-never imports this package."""
+"""Helpers of the command-line modules only (the absl entry point, console hygiene,
+argparse types); library code never imports this package."""

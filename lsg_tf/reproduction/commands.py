@@ -149,8 +149,14 @@ def typed_command(module: str, argv, data_flags=("--data_dir", "--voc_dir"),
     return command(module, parts)
 
 
-def _flagfile_lines(path: str) -> list[str]:
-    """The flag arguments of a flagfile, nested ``--flagfile=`` lines expanded in place."""
+def _flagfile_lines(path: str, including: tuple = ()) -> list[str]:
+    """The flag arguments of a flagfile, nested ``--flagfile=`` lines expanded in place.
+
+    Raises:
+        ValueError: a flagfile includes itself (directly or through others).
+    """
+    if os.path.realpath(path) in including:
+        raise ValueError(f"flagfile {path} includes itself")
     lines = []
     with open(path) as f:
         for line in f:
@@ -161,7 +167,7 @@ def _flagfile_lines(path: str) -> list[str]:
                 nested = line.partition("=")[2]
                 if not os.path.isabs(nested) and not os.path.exists(nested):
                     nested = os.path.join(os.path.dirname(path), nested)
-                lines += _flagfile_lines(nested)
+                lines += _flagfile_lines(nested, including + (os.path.realpath(path),))
             else:
                 lines.append(line)
     return lines
@@ -174,7 +180,7 @@ def read_flagfile(path: str, module: str) -> dict:
     including file's folder.
 
     Raises:
-        ValueError: a flag ``module`` does not define.
+        ValueError: a flag ``module`` does not define, or a flagfile that includes itself.
     """
     lines = _flagfile_lines(path)
     defined = defined_flags(module)

@@ -19,6 +19,7 @@ intervals and :mod:`lsg_tf.robustness.attack_report` use.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 
 import numpy as np
@@ -68,9 +69,10 @@ class PGDConfig:
     def __post_init__(self):
         _positive_int("pgd images", self.images)
         values = tuple(float(e) for e in np.atleast_1d(self.eps))
-        if not values or not all(e > 0 for e in values) or \
-                (self.eps_step is not None and not self.eps_step > 0):
-            raise ValueError(f"pgd eps and eps_step must be > 0, got {self.eps}, {self.eps_step}")
+        steps = values + (() if self.eps_step is None else (float(self.eps_step),))
+        if not values or not all(math.isfinite(e) and 0 < e <= 1 for e in steps):
+            raise ValueError(f"pgd eps and eps_step must be in {radii.EPS_RANGE} (images are in "
+                             f"[0, 1]), got {self.eps}, {self.eps_step}")
         if len(set(values)) != len(values):
             raise ValueError(f"pgd eps lists a radius twice: {list(values)}")
         object.__setattr__(self, "eps", values)

@@ -8,7 +8,11 @@ be judged where an attack is neither trivial nor hopeless.
 
 from __future__ import annotations
 
+import math
+
 EPS_SWEEP = (1 / 255, 2 / 255, 4 / 255, 8 / 255, 0.3)
+EPS_RANGE = "(0, 1]"
+"""The radii and PGD steps that mean something on images in [0, 1]."""
 
 
 def eps_label(eps: float) -> str:
@@ -20,16 +24,24 @@ def eps_label(eps: float) -> str:
 
 
 def parse_eps(text: str) -> float:
-    """``"8/255"`` -> 8/255, ``"0.3"`` -> 0.3; ValueError names the text otherwise."""
+    """``"8/255"`` -> 8/255, ``"0.3"`` -> 0.3; ValueError names the text otherwise (also for
+    a value outside :data:`EPS_RANGE`, NaN or inf)."""
     numerator, slash, denominator = str(text).strip().partition("/")
     try:
         value = float(numerator) / float(denominator) if slash else float(numerator)
     except (ValueError, ZeroDivisionError):
-        raise ValueError(f"ε must be a number or a fraction such as 8/255, got {text!r}") \
-            from None
-    if not value > 0:
-        raise ValueError(f"ε must be > 0, got {text!r}")
-    return value
+        raise ValueError(f"ε must be a number in {EPS_RANGE} or a fraction such as 8/255, "
+                         f"got {text!r}") from None
+    return check_eps(value, text)
+
+
+def check_eps(value: float, text=None) -> float:
+    """``value`` if it is in :data:`EPS_RANGE` (images are in [0, 1]), else ValueError naming
+    ``text`` (default: the value)."""
+    if not (math.isfinite(value) and 0 < value <= 1):
+        shown = repr(text) if text is not None else f"{value:g}"
+        raise ValueError(f"ε must be in {EPS_RANGE} (images are in [0, 1]), got {shown}")
+    return float(value)
 
 
 def scaled_step(eps: float, iterations: int) -> float:

@@ -38,6 +38,7 @@ import numpy as np
 
 # The contract lsg_tf.serving.export_lib builds the signatures from (TensorFlow-free, like REST
 # here). EXPLAIN_SIGNATURE is not used below: imported so callers find both names here.
+from lsg_tf.serving.answer_checks import ServingError, check_outputs  # client.ServingError
 from lsg_tf.serving.answers import (  # noqa: F401  (re-exported: client.X as before)
     find_class_names,
     format_filters,
@@ -72,10 +73,6 @@ from lsg_tf.serving.signature import (  # noqa: F401
 PROTOCOLS = ("rest", "grpc")
 REST_FORMATS = ("instances", "inputs")
 DEFAULT_PORTS = {"rest": 8501, "grpc": 8500}
-
-
-class ServingError(RuntimeError):
-    """TF Serving could not be reached or refused the request (one-line message)."""
 
 
 # ----------------------------------------------------------------------------- images
@@ -120,7 +117,8 @@ def predict(images: np.ndarray, model_name: str, *, protocol: str = "rest",
 
     Raises:
         ValueError: bad arguments.
-        ServingError: server unreachable, timed out, or it answered with an error.
+        ServingError: server unreachable, timed out, it answered with an error, or its
+            answer does not fit the contract (:mod:`~lsg_tf.serving.answer_checks`).
     """
     host, port = parse_server(server, protocol)
     if not model_name:
@@ -204,6 +202,11 @@ def parse_rest_answer(answer, batch_size: int) -> dict[str, np.ndarray]:
     has several outputs, plain values when it has one); columnar answers
     ``{"outputs": {...}}`` (or the value itself for one output). A single unnamed output
     is returned as ``{"output": array}``.
+
+    Raises:
+        ServingError: a malformed answer: no ``predictions``/``outputs``, a row without an
+            output the others have, or an output of the wrong shape or type
+            (:func:`~lsg_tf.serving.answer_checks.output_rows`).
     """
     if not isinstance(answer, dict) or not ({"predictions", "outputs"} & answer.keys()):
         got = sorted(answer) if isinstance(answer, dict) else type(answer).__name__
@@ -211,19 +214,32 @@ def parse_rest_answer(answer, batch_size: int) -> dict[str, np.ndarray]:
                            "'predictions' or 'outputs'")
     if "predictions" in answer:
         rows = answer["predictions"]
-        if rows and all(isinstance(r, dict) for r in rows):
-            outputs = {k: np.asarray([r[k] for r in rows]) for k in rows[0]}
+        if not isinstance(rows, list):
+            raise ServingError(f"REST answer 'predictions' is {type(rows).__name__}, expected "
+                               f"a list of {batch_size} rows (one per image)")
+        if rows and any(isinstance(r, dict) for r in rows):
+            outputs = _row_outputs(rows)
         else:
-            outputs = {"output": np.asarray(rows)}
+            outputs = {"output": rows}
     else:
         columns = answer["outputs"]
-        outputs = ({k: np.asarray(v) for k, v in columns.items()} if isinstance(columns, dict)
-                   else {"output": np.asarray(columns)})
-    for name, value in outputs.items():
-        if value.ndim == 0 or len(value) != batch_size:
-            raise ServingError(f"REST answer output {name!r} has shape {list(value.shape)}, "
-                               f"expected a batch of {batch_size}")
-    return outputs
+        outputs = columns if isinstance(columns, dict) else {"output": columns}
+    return check_outputs(outputs, batch_size, "REST answer")
+
+
+def _row_outputs(rows: list) -> dict[str, list]:
+    """Row-format dicts -> output name -> its rows; every row must have every output."""
+    names = list(dict.fromkeys(k for r in rows if isinstance(r, dict) for k in r))
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise ServingError(f"REST answer row {i} is {type(row).__name__}, expected an "
+                               f"object of outputs ({', '.join(names)})")
+        missing = [n for n in names if n not in row]
+        if missing:
+            raise ServingError(f"REST answer row {i} lacks output {missing[0]!r} (it has "
+                               f"{', '.join(map(repr, row)) or 'none'}; expected "
+                               f"{', '.join(names)})")
+    return {name: [r[name] for r in rows] for name in names}
 
 
 def predict_grpc(images, model_name, host, port, signature, version, timeout):
@@ -256,7 +272,8 @@ def predict_grpc(images, model_name, host, port, signature, version, timeout):
             raise ServingError(f"TF Serving at {address} (gRPC) refused "
                                f"{_target(model_name, version, signature)}: {code.name}: "
                                f"{details}") from None
-    return {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
+    outputs = {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
+    return check_outputs(outputs, len(images), "gRPC answer")
 
 
 # ----------------------------------------------------------------------------- reports

@@ -73,3 +73,57 @@ def test_masking_rejects_a_gate_of_the_wrong_shape():
     features, labels, kernel, bias, gate = _specific_model()
     with pytest.raises(ValueError, match=r"gate must have shape \[C, K\]=\[3, 3\]"):
         masking.mask_filters(features, labels, kernel, bias, gate.T[:2], [0])
+
+
+def _sweep(baseline, masked, others):
+    n = len(baseline)
+    return masking.MaskingSweep(masked_recall=np.array(masked), other_recall=np.array(others),
+                                num_masked=np.full(n, 2), baseline_recall=np.array(baseline))
+
+
+def test_summary_of_a_near_chance_model_gives_recall_before_and_after_and_says_too_weak():
+    # 10 classes, everything predicted as class 0 but a few images: masking class 0's
+    # filters spreads the predictions, and the other classes' recall rises 0.12 -> 0.52.
+    baseline = [0.9] + [0.12] * 9
+    summary = masking.sweep_summary(_sweep(baseline, [0.0] * 10, [0.52] + [0.1] * 9))
+    assert summary["others_kept"][0] == pytest.approx(0.52 / 0.12)  # the misleading "433%"
+    assert summary["others_recall_before"][0] == pytest.approx(0.12)
+    assert summary["others_recall_after"][0] == pytest.approx(0.52)
+    assert summary["mean_recall_before"] == pytest.approx(0.198) and summary["too_weak"]
+    line = masking.summary_line(summary)
+    assert "%" not in line and "keep" not in line
+    assert "its recall 0.90 -> 0.00, the other classes' recall 0.12 -> 0.52" in line
+    assert line.endswith("; not meaningful: the model is too weak (mean recall 0.198 < 0.200, "
+                         "chance 0.100)")
+
+
+def test_summary_says_too_weak_when_the_shown_class_had_little_recall():
+    summary = masking.sweep_summary(_sweep([0.45] * 10, [0.0] * 10, [0.4] * 10), list("abcdefghij"))
+    assert summary["too_weak"] and summary["max_others_drop"] == pytest.approx(0.05)
+    assert masking.summary_line(summary).endswith(
+        "not meaningful: the model is too weak (class 'a' recall 0.45 < 0.50 before masking)")
+
+
+def test_summary_of_a_trained_model_has_no_warning():
+    summary = masking.sweep_summary(_sweep([0.98, 0.9, 0.92], [0.01, 0.0, 0.05],
+                                           [0.9, 0.95, 0.96]), ["Trouser", "b", "c"])
+    assert not summary["too_weak"]
+    line = masking.summary_line(summary)
+    assert line == ("masking the 2 filters of class 'Trouser' (G > 0.5): its recall 0.98 -> "
+                    "0.01, the other classes' recall 0.91 -> 0.90; over all classes: masked "
+                    "recall <= 0.05, the others' recall falls by <= 0.01")
+
+
+def test_summary_line_reads_a_summary_written_before_the_recall_fields():
+    summary = masking.sweep_summary(_sweep([0.98, 0.9, 0.92], [0.01, 0.0, 0.05],
+                                           [0.9, 0.95, 0.96]), ["Trouser", "b", "c"])
+    old = {k: v for k, v in summary.items() if k in (
+        "class_names", "num_masked", "recall_before", "recall_after", "others_kept",
+        "max_recall_after", "min_others_kept")}
+    assert masking.summary_line(old) == masking.summary_line(summary)
+
+
+@pytest.mark.parametrize("classes, floor", [(2, 0.75), (3, 2 / 3), (4, 0.5), (10, 0.2),
+                                            (200, 0.01)])
+def test_weak_recall_floor_is_twice_chance_or_halfway_to_perfect(classes, floor):
+    assert masking.weak_recall_floor(classes) == pytest.approx(floor)

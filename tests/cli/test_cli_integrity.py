@@ -44,7 +44,7 @@ def test_bad_flag_values_exit_with_one_line_naming_the_flag_and_write_nothing(tm
     assert proc.returncode != 0
     lines = [l for l in proc.stderr.splitlines() if l.strip()]
     assert f"--{flag}" in lines[0], proc.stderr
-    assert len(lines) <= 2, proc.stderr  # the message, and absl's pointer to --helpshort
+    assert len(lines) <= 2, proc.stderr  # the message, and the pointer to --help
     assert not out.exists() or not os.listdir(out)
 
 

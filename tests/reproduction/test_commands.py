@@ -55,6 +55,13 @@ def test_read_flagfile_types_the_values_and_rejects_unknown_flags(tmp_path):
                                                                       "nesterov": False}
 
 
+def test_read_flagfile_refuses_a_flagfile_that_includes_itself(tmp_path):
+    (tmp_path / "a.flags").write_text("--epochs=2\n--flagfile=b.flags\n")
+    (tmp_path / "b.flags").write_text("--flagfile=a.flags\n")
+    with pytest.raises(ValueError, match=r"flagfile .*a.flags includes itself"):
+        commands.read_flagfile(str(tmp_path / "a.flags"), "lsg_tf.train")
+
+
 @pytest.mark.parametrize("budget", sorted(reproduce_lib.BUDGETS))
 def test_every_stage_of_the_reproduction_sets_only_flags_its_cli_defines(budget, tmp_path):
     run_dirs = {v: str(tmp_path / "runs" / v) for v in reproduce_lib.VARIANTS}

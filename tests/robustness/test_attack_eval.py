@@ -76,12 +76,29 @@ def test_attack_eval_runs_as_a_script_and_requires_runs():
     assert proc.returncode != 0 and "--run" in proc.stderr
 
 
-def test_attack_eval_rejects_a_bad_eps(trained_runs, tmp_path):
-    proc = _cli(["tools/attack_eval.py", f"--run={trained_runs[0]}", f"--out={tmp_path}",
-                 "--pgd_eps=8/255,eight"])
-    assert proc.returncode != 0
-    assert "--pgd_eps: ε must be a number or a fraction such as 8/255, got 'eight'" in \
-        proc.stderr
+@pytest.mark.parametrize("flag, message", [
+    ("--pgd_eps=8/255,eight",
+     "ε must be a number in (0, 1] or a fraction such as 8/255, got 'eight'"),
+    ("--pgd_eps=5", "ε must be in (0, 1] (images are in [0, 1]), got '5'"),
+    ("--pgd_eps=8/255,inf", "ε must be in (0, 1] (images are in [0, 1]), got 'inf'"),
+    ("--pgd_eps=nan", "ε must be in (0, 1] (images are in [0, 1]), got 'nan'"),
+    ("--pgd_eps=0,0.3", "ε must be in (0, 1] (images are in [0, 1]), got '0'"),
+    ("--pgd_eps=", "give at least one ε in (0, 1]"),
+    ("--pgd_eps_step=inf", "the step must be in (0, 1] (images are in [0, 1]), got inf"),
+    ("--pgd_eps_step=nan", "the step must be in (0, 1] (images are in [0, 1]), got nan"),
+    ("--pgd_eps_step=2", "the step must be in (0, 1] (images are in [0, 1]), got 2"),
+    ("--pgd_eps_step=-0.1", "the step must be in (0, 1] (images are in [0, 1]), got -0.1"),
+])
+def test_attack_eval_refuses_eps_outside_the_image_range_at_flag_parsing(tmp_path, flag,
+                                                                         message):
+    # The run folder does not exist: the flags are refused before anything is read.
+    proc = _cli(["tools/attack_eval.py", f"--run={tmp_path / 'none'}", f"--out={tmp_path}",
+                 flag])
+    assert proc.returncode == 1
+    name = flag.partition("=")[0]
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"error: flag {name}="), proc.stderr
+    assert lines[0].endswith(message), proc.stderr
 
 
 def test_attack_eval_rejects_an_unknown_attack(trained_runs, tmp_path):

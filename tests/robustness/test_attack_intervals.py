@@ -77,6 +77,15 @@ def test_parse_eps_rejects_bad_text(text):
         radii.parse_eps(text)
 
 
+@pytest.mark.parametrize("text", ["5", "1.0001", "300/255", "inf", "-inf", "nan", "1e400",
+                                  "inf/inf"])
+def test_parse_eps_refuses_radii_outside_the_image_range(text):
+    with pytest.raises(ValueError, match=rf"ε must be in \(0, 1\] \(images are in \[0, 1\]\), "
+                                         rf"got '{text}'"):
+        radii.parse_eps(text)
+    assert radii.parse_eps("1") == 1.0 and radii.check_eps(0.5) == 0.5
+
+
 def test_eps_labels_of_the_sweep():
     assert [radii.eps_label(e) for e in radii.EPS_SWEEP] == ["1/255", "2/255", "4/255",
                                                              "8/255", "0.3"]

@@ -188,7 +188,11 @@ def test_attack_eval_config_rejects_bad_values(kwargs, message):
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: evaluate.PGDConfig(eps=0), "pgd eps and eps_step must be > 0"),
+    (lambda: evaluate.PGDConfig(eps=0), r"pgd eps and eps_step must be in \(0, 1\]"),
+    (lambda: evaluate.PGDConfig(eps=5), r"pgd eps and eps_step must be in \(0, 1\]"),
+    (lambda: evaluate.PGDConfig(eps=(0.1, float("inf"))), r"eps_step must be in \(0, 1\]"),
+    (lambda: evaluate.PGDConfig(eps=0.1, eps_step=float("nan")), r"must be in \(0, 1\]"),
+    (lambda: evaluate.PGDConfig(eps=0.1, eps_step=2), r"must be in \(0, 1\]"),
     (lambda: evaluate.PixelConfig(population=0), "pixel population must be an integer >= 1"),
     (lambda: evaluate.LocalSearchConfig(r=3.0), r"r \(cyclic perturbation\) must be in"),
     (lambda: evaluate.LocalSearchConfig(images=0), "local_search images must be an integer"),

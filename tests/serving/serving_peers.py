@@ -10,8 +10,9 @@ answer formats and error messages:
   ``{"outputs": ...}``, and ``{"error": "..."}`` with HTTP 400/404 on failures.
 * :class:`GrpcPeer`: ``tensorflow.serving.PredictionService/Predict``.
 
-They serve on 127.0.0.1 only, one model name with the versions found on disk, no
-batching, no model reloading, no TLS. Use them only in tests.
+They serve on 127.0.0.1 only, one model name with the versions found on disk (or, with
+:class:`FixedAnswers`, the same outputs for every request), no batching, no model reloading,
+no TLS. Use them only in tests.
 """
 
 from __future__ import annotations
@@ -85,6 +86,17 @@ class SavedModels:
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as e:
             raise _BadRequest(" ".join(str(e).split())) from None
         return version, {k: v.numpy() for k, v in outputs.items()}
+
+
+class FixedAnswers:
+    """Stands in for :class:`SavedModels`: every request of any model gets ``outputs``
+    (malformed answers, for the client's checks)."""
+
+    def __init__(self, outputs: dict):
+        self.outputs = outputs
+
+    def run(self, name, version, signature, inputs) -> tuple[int, dict]:
+        return 1, {k: np.asarray(v) for k, v in self.outputs.items()}
 
 
 # ----------------------------------------------------------------------------- REST

@@ -18,7 +18,7 @@ import pytest
 import tensorflow as tf
 from conftest import tiny_backbone
 from PIL import Image
-from serving_peers import GrpcPeer, RestPeer, SavedModels
+from serving_peers import FixedAnswers, GrpcPeer, RestPeer, SavedModels
 
 from lsg_tf.core.model import LSGModel
 from lsg_tf.serving import client as serve_client
@@ -311,6 +311,67 @@ def test_parse_rest_answer_single_and_several_outputs():
     np.testing.assert_array_equal(columns["classes"], [1, 0])
     with pytest.raises(serve_client.ServingError, match="expected a batch of 3"):
         serve_client.parse_rest_answer({"outputs": [1, 0]}, 3)
+
+
+ROWS = "REST answer output 'probabilities' row"
+
+
+@pytest.mark.parametrize("answer, message", [
+    ({"predictions": [{"classes": 1, "probabilities": [0.1, 0.9]}, {"classes": 0}]},
+     "REST answer row 1 lacks output 'probabilities' (it has 'classes'; expected classes, "
+     "probabilities)"),
+    ({"predictions": [{"probabilities": ["0.1", "0.9"]}, {"probabilities": [0.5, 0.5]}]},
+     f"{ROWS} 0: got text of shape [2] ['0.1', '0.9'], expected [classes] numbers in [0, 1]"),
+    ({"predictions": [{"probabilities": 0.7}, {"probabilities": 0.3}]},
+     f"{ROWS} 0: got the number 0.7, expected [classes] numbers in [0, 1]"),
+    ({"predictions": [{"probabilities": [0.5, 0.5]}, {"probabilities": [float("nan"), 1.0]}]},
+     f"{ROWS} 1 holds NaN or inf, expected [classes] numbers in [0, 1]"),
+    ({"outputs": {"probabilities": [[0.5, 0.5], [float("inf"), 0.0]]}},
+     f"{ROWS} 1 holds NaN or inf, expected [classes] numbers in [0, 1]"),
+    ({"outputs": {"probabilities": [[0.5, 0.5], [1.7, -0.7]]}},
+     f"{ROWS} 1 holds 1.7, expected [classes] numbers in [0, 1]"),
+    ({"outputs": {"probabilities": [[0.5, 0.5], [1.0]]}},
+     f"{ROWS} 1 has shape [1], row 0 has [2]"),
+    ({"outputs": {"probabilities": [[0.5, 0.5], [[0.1], [0.2, 0.3]]]}},
+     f"{ROWS} 1 is ragged (lists of different lengths), expected [classes] numbers in [0, 1]"),
+    ({"outputs": {"probabilities": [[0.5, 0.5], [0.5, None]]}},
+     f"{ROWS} 1: got non-numbers of shape [2] [0.5, None], expected [classes] numbers in "
+     "[0, 1]"),
+    ({"outputs": {"probabilities": [[0.5, 0.5]], "classes": [0, 1]}},
+     "REST answer output 'probabilities' has shape [1, 2], expected a batch of 2"),
+    ({"outputs": {"classes": [0.5, 1.0]}},
+     "REST answer output 'classes' row 0: got the number 0.5, expected one integer class index"),
+    ({"predictions": {"probabilities": [0.5, 0.5]}},
+     "REST answer 'predictions' is dict, expected a list of 2 rows (one per image)"),
+    ({"predictions": [{"classes": 1}, 3]},
+     "REST answer row 1 is int, expected an object of outputs (classes)"),
+])
+def test_parse_rest_answer_refuses_malformed_answers_naming_output_and_row(answer, message):
+    with pytest.raises(serve_client.ServingError) as error:
+        serve_client.parse_rest_answer(answer, 2)
+    assert str(error.value) == message
+
+
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
+@pytest.mark.parametrize("outputs, message", [
+    ({"probabilities": np.array([["0.1", "0.9"]]), "classes": np.array([1])},
+     "output 'probabilities' row 0: got text of shape [2] "),
+    ({"probabilities": np.array([0.7]), "classes": np.array([1])},
+     "output 'probabilities' row 0: got the number 0.7"),
+    ({"probabilities": np.array([[np.nan, 1.0]], np.float32), "classes": np.array([1])},
+     "output 'probabilities' row 0 holds NaN or inf"),
+])
+def test_malformed_answer_of_a_server_is_one_serving_error(tmp_path, protocol, outputs,
+                                                           message):
+    peer = RestPeer if protocol == "rest" else GrpcPeer
+    with peer(FixedAnswers(outputs)) as server:
+        with pytest.raises(serve_client.ServingError) as error:
+            serve_client.run(_write_pngs(str(tmp_path), 1), "toy", protocol=protocol,
+                             server=server.address, out=io.StringIO())
+    label = "REST" if protocol == "rest" else "gRPC"
+    assert str(error.value).startswith(f"{label} answer {message}"), str(error.value)
+    assert "expected [classes] numbers in [0, 1]" in str(error.value)
+    assert "\n" not in str(error.value)
 
 
 def test_parse_server_defaults_and_errors():

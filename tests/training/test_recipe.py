@@ -183,17 +183,20 @@ def test_sweep_summary_relates_other_classes_to_their_unmasked_recall():
     assert summary["max_recall_after"] == pytest.approx(0.2)
     assert summary["min_others_kept"] == pytest.approx(0.5)
     line = masking.summary_line(summary)
-    assert "class 'a'" in line and "1.00 -> 0.00" in line and ">= 50%" in line
+    assert "class 'a'" in line and "its recall 1.00 -> 0.00" in line
+    assert "the other classes' recall 0.90 -> 0.45" in line and "falls by <= 0.45" in line
 
 
-def test_summary_line_shows_a_missing_share_as_a_dash():
-    # the other classes had no recall to keep (an untrained model): undefined, not "nan%"
+def test_summary_line_of_an_untrained_model_shows_no_nan_and_says_it_is_too_weak():
+    # the other classes had no recall to keep: the share is undefined, the line says why
     sweep = masking.MaskingSweep(masked_recall=np.array([0.0, 0.0]),
                                  other_recall=np.array([0.0, 0.0]),
                                  num_masked=np.array([1, 1]),
                                  baseline_recall=np.array([1.0, 0.0]))
     line = masking.summary_line(masking.sweep_summary(sweep, ["a", "b"]))
-    assert "nan" not in line and "classes keep — of their recall" in line
+    assert "nan" not in line and "the other classes' recall 0.00 -> 0.00" in line
+    assert line.endswith("not meaningful: the model is too weak (mean recall 0.500 < 0.750, "
+                         "chance 0.500)")
 
 
 def _metrics(accuracy, density=0.15, phi=0.01):
