@@ -65,6 +65,9 @@ _TINY_SETTINGS = flags.DEFINE_list("tiny_settings", ["scratch", "finetune"],
                                    "With --localization=tiny_imagenet: scratch "
                                    "(tiny_imagenet.flags) and/or finetune "
                                    "(tiny_imagenet_finetune.flags).")
+_FINETUNE_SEEDS = flags.DEFINE_list(
+    "finetune_seeds", None, "With --localization=tiny_imagenet: the seeds of the finetune "
+    "setting (default: --seeds).")
 _EPOCHS = flags.DEFINE_integer("epochs", None, "With --localization=tiny_imagenet: override "
                                "the flagfiles' epochs (smoke runs).", lower_bound=1)
 _PAGE_ONLY = flags.DEFINE_boolean(
@@ -128,6 +131,8 @@ def _tiny_imagenet():
             seeds=seeds, settings=tuple(_TINY_SETTINGS.value),
             variants=tuple(_VARIANTS.value or ("std", "alternate", "joint")),
             command=display_command(sys.argv), epochs=_EPOCHS.value,
+            setting_seeds={"finetune": [int(s) for s in _FINETUNE_SEEDS.value]}
+            if _FINETUNE_SEEDS.value else None,
             train_subset=_TRAIN_SUBSET.value)
     except ValueError as e:
         raise app.UsageError(str(e)) from None

@@ -49,12 +49,14 @@ def train_config(setting: str, variant: str, seed: int, runs_dir: str, data_dir:
 def reproduce_tiny_imagenet(out_dir: str, runs_dir: str, data_dir: str,
                             cache_dir: str | None = None, seeds=(0, 1),
                             settings=tuple(SETTINGS), variants=MAIN_VARIANTS, command: str = "",
+                            setting_seeds: dict | None = None,
                             epochs: int | None = None, train_subset: int | None = None,
                             resamples: int | None = None) -> str:
     """Trains what is missing, localizes each setting's runs and writes the page.
 
-    ``epochs``/``train_subset`` override the flagfiles (small smoke runs). Returns the path
-    of ``out_dir/README.md``.
+    ``epochs``/``train_subset`` override the flagfiles (small smoke runs);
+    ``setting_seeds`` (``{setting: seeds}``) overrides ``seeds`` for a setting (e.g. one seed
+    for the costlier fine-tuning). Returns the path of ``out_dir/README.md``.
     """
     from lsg_tf.analysis import box_localization_report as report
     from lsg_tf.reproduction import tiny_imagenet_page
@@ -65,12 +67,13 @@ def reproduce_tiny_imagenet(out_dir: str, runs_dir: str, data_dir: str,
         raise ValueError(f"settings: unknown {unknown or 'none given'}, allowed {list(SETTINGS)}")
     if "std" not in variants:
         raise ValueError(f"variants must include 'std' (the baseline), got {list(variants)}")
-    if not seeds:
+    per_setting = {name: tuple((setting_seeds or {}).get(name, seeds)) for name in settings}
+    if not all(per_setting.values()):
         raise ValueError("seeds: give at least one seed")
     documents = {}
     for setting in settings:
         runs = []
-        for seed in seeds:
+        for seed in per_setting[setting]:
             for variant in variants:
                 config = train_config(setting, variant, seed, runs_dir, data_dir, cache_dir,
                                       epochs, train_subset)

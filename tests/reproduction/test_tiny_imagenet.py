@@ -29,6 +29,7 @@ def test_train_configs_follow_the_flagfiles_and_the_variants(tmp_path):
     ({"settings": ("scratch", "imagenet")}, "settings: unknown"),
     ({"variants": ("alternate", "joint")}, "variants must include 'std'"),
     ({"seeds": ()}, "seeds: give at least one seed"),
+    ({"setting_seeds": {"finetune": ()}}, "seeds: give at least one seed"),
 ])
 def test_bad_arguments_are_refused_before_training(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
