@@ -7,6 +7,8 @@ Writes ``<export_dir>/<model_name>/<version>/`` (SavedModel with the ``serving_d
 and ``explain`` signatures) and updates ``<export_dir>/models.config``.
 """
 
+import sys
+
 from absl import app, flags
 
 from lsg_tf.cli import entry
@@ -26,12 +28,17 @@ def main(argv):
 
     quiet_logs()
     from lsg_tf import load_model, run_io
-    from lsg_tf.serving import export_lib
 
-    run = run_io.read_run(_RUN_DIR.value)
-    model_name = _MODEL_NAME.value or run.name
-    path = export_lib.export_saved_model(load_model(run.model_path), _EXPORT_DIR.value,
-                                         model_name, version=_VERSION.value)
+    try:
+        run_io.check_writable_folder(_EXPORT_DIR.value, "--export_dir")
+        run = run_io.read_run(_RUN_DIR.value)
+        from lsg_tf.serving import export_lib  # TensorFlow after the checks: fast errors
+
+        model_name = _MODEL_NAME.value or run.name
+        path = export_lib.export_saved_model(load_model(run.model_path), _EXPORT_DIR.value,
+                                             model_name, version=_VERSION.value)
+    except (ValueError, FileNotFoundError) as error:
+        sys.exit(f"error: {error}")
     print(f"exported {model_name} -> {path}")
 
 

@@ -65,19 +65,29 @@ def main(argv):
 
     quiet_logs()
     class_sets = _parse_class_sets(_MASK_CLASSES.value)
-    from lsg_tf.analysis import report_lib  # TensorFlow after parsing: fast --help and errors
+    from lsg_tf import run_io
 
-    options = report_lib.ReportOptions(
-        phi_coefficient=_PHI_COEF.value, phi_density_target=_PHI_DENSITY.value,
-        phi_steps=_PHI_STEPS.value, phi_learning_rate=_PHI_LR.value,
-        mask_threshold=_MASK_THRESHOLD.value, mask_classes=class_sets,
-        m=_M.value, filter_threshold=_FILTER_THRESHOLD.value,
-        mis_max_examples=_MIS_MAX.value or None, seed=_SEED.value, batch_size=_BATCH_SIZE.value)
-    report = report_lib.analyse_runs(
-        _RUN.value, names=_NAMES.value, options=options, test_subset=_TEST_SUBSET.value,
-        data_dir=_DATA_DIR.value, cache_dir=_CACHE_DIR.value)
-    paths = report_lib.write_report(report, _OUT.value,
-                                    commands.typed_command("lsg_tf.report", sys.argv))
+    try:
+        # The folders written are checked before any analysis.
+        run_io.check_writable_folder(_OUT.value, "--out")
+        if _CACHE_DIR.value:
+            run_io.check_writable_folder(_CACHE_DIR.value, "--cache_dir")
+        from lsg_tf.analysis import report_lib  # TensorFlow after the checks: fast errors
+
+        options = report_lib.ReportOptions(
+            phi_coefficient=_PHI_COEF.value, phi_density_target=_PHI_DENSITY.value,
+            phi_steps=_PHI_STEPS.value, phi_learning_rate=_PHI_LR.value,
+            mask_threshold=_MASK_THRESHOLD.value, mask_classes=class_sets,
+            m=_M.value, filter_threshold=_FILTER_THRESHOLD.value,
+            mis_max_examples=_MIS_MAX.value or None, seed=_SEED.value,
+            batch_size=_BATCH_SIZE.value)
+        report = report_lib.analyse_runs(
+            _RUN.value, names=_NAMES.value, options=options, test_subset=_TEST_SUBSET.value,
+            data_dir=_DATA_DIR.value, cache_dir=_CACHE_DIR.value)
+        paths = report_lib.write_report(report, _OUT.value,
+                                        commands.typed_command("lsg_tf.report", sys.argv))
+    except (run_io.RunIOError, FileNotFoundError) as error:
+        sys.exit(f"error: {error}")
     for run in report.runs:
         t = run.table1
         print(f"{run.name:>12}: accuracy {t.accuracy:.4f}  CE {t.cross_entropy:.4f}  "

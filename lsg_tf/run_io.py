@@ -10,15 +10,19 @@ A training run writes, in ``run_dir``:
   ``model.keras``    the trained model (``lsg_tf.load_model``)
   ``checkpoints/``   ``epoch-NNNN.weights.h5`` (weights + optimizer states) and ``state.json``
   ``tensorboard/``   scalars and the gate heatmap per epoch
+  ``.lock``          while a run trains: its pid and host (:mod:`lsg_tf.training.run_lock`)
 
 Every file is written to a temporary name and renamed, so an interrupted run never
-leaves a half-written file behind.
+leaves a half-written file behind. Problems the user must fix (a path that is no writable
+folder, a full disk, a corrupt file, a folder in use) raise :class:`RunIOError`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
+import io
 import json
 import math
 import os
@@ -35,6 +39,47 @@ MODEL_FILE = "model.keras"
 CHECKPOINT_DIR = "checkpoints"
 STATE_FILE = "state.json"
 TENSORBOARD_DIR = "tensorboard"
+LOCK_FILE = ".lock"
+
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+class RunIOError(ValueError):
+    """A file or folder that cannot be used; the one-line message names it and what to do."""
+
+
+def check_writable_folder(path: str, name: str) -> None:
+    """Checks that ``path`` is a folder this process can write into, or can become one.
+
+    Nothing stays behind: a probe file is written, synced and removed in the nearest
+    existing folder. ``name`` (a flag or setting) starts the message.
+
+    Raises:
+        RunIOError: ``path`` or one of its parents is not a folder, or the nearest existing
+            folder is not writable (permissions, a read-only or full file system).
+    """
+    path = os.path.abspath(path)
+    existing = path
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        what = "a file, not a folder" if os.path.isfile(existing) else "not a folder"
+        where = "is" if existing == path else f"is under {existing}, which is"
+        raise RunIOError(f"{name} {path} {where} {what}: give a folder path (an existing "
+                         f"folder or a new one)")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".tmp-probe-", dir=existing)
+        try:
+            os.write(fd, b"probe\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.remove(probe)
+    except OSError as error:
+        reason = ("no space left on the device" if error.errno in _NO_SPACE
+                  else error.strerror or str(error))
+        raise RunIOError(f"{name} {path}: cannot write into {existing} ({reason}): give a "
+                         f"folder on a writable file system") from None
 
 
 def _process_umask() -> int:
@@ -49,18 +94,26 @@ def atomic_path(path: str):
     """Yields a temporary path next to ``path``; renames it to ``path`` on success.
 
     The temporary name keeps ``path``'s suffix (Keras picks formats by suffix).
+    A full device (``ENOSPC``, also from the caller's writes) raises :class:`RunIOError`;
+    ``path`` is then left as it was and the temporary file is removed.
     """
     directory, base = os.path.split(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + base, dir=directory)
-    os.close(fd)
-    # mkstemp makes 0600; readers (TF Serving) may be others
-    os.chmod(tmp, 0o666 & ~_process_umask())
+    tmp = None
     try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + base, dir=directory)
+        os.close(fd)
+        # mkstemp makes 0600; readers (TF Serving) may be others
+        os.chmod(tmp, 0o666 & ~_process_umask())
         yield tmp
         os.replace(tmp, path)
+    except OSError as error:
+        if error.errno in _NO_SPACE:
+            raise RunIOError(f"no space left writing {path} (it was not written): free space "
+                             f"on its device and run the same command again") from None
+        raise
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.lexists(tmp):
             os.remove(tmp)
 
 
@@ -74,9 +127,19 @@ def write_json(path: str, data) -> None:
     write_text(path, json.dumps(jsonable(data), indent=2, sort_keys=True) + "\n")
 
 
-def read_json(path: str):
-    with open(path) as f:
-        return json.load(f)
+def read_json(path: str, advice: str = ""):
+    """The JSON data of ``path``.
+
+    Raises:
+        RunIOError: the file is not JSON (truncated or corrupt), naming it; ``advice`` (what to
+            do about it) ends the message.
+    """
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+        raise RunIOError(f"{path} is truncated or corrupt ({error})"
+                         + (f": {advice}" if advice else "")) from None
 
 
 def save_gate(run_dir: str, gate: np.ndarray) -> None:
@@ -95,13 +158,13 @@ def save_checkpoint(run_dir: str, model, epoch: int, history: dict, wall_time: f
     """Saves the state after ``epoch`` (0-based) so training resumes at ``epoch + 1``.
 
     Weights and optimizer states go into a new file first; ``state.json`` is switched
-    to it afterwards, then older files are removed: a kill at any moment leaves a
-    ``state.json`` that names a complete file.
+    to it afterwards, then older files are removed: a kill or a full disk at any moment
+    leaves a ``state.json`` that names a complete file.
     """
     directory = os.path.join(run_dir, CHECKPOINT_DIR)
     name = f"epoch-{epoch:04d}.weights.h5"
     with atomic_path(os.path.join(directory, name)) as tmp:
-        model.save_weights(tmp)
+        write_bytes(tmp, _weights_h5(model, name))
     write_json(os.path.join(directory, STATE_FILE),
                {"epoch": epoch, "weights": name, "history": history, "wall_time": wall_time})
     for old in os.listdir(directory):
@@ -109,9 +172,63 @@ def save_checkpoint(run_dir: str, model, epoch: int, history: dict, wall_time: f
             os.remove(os.path.join(directory, old))
 
 
+class _MemoryFile(io.BytesIO):
+    """An in-memory file that Keras's ``save_weights`` accepts (its name ends .weights.h5)."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.name = name
+
+    def __str__(self):
+        return self.name
+
+
+def _weights_h5(model, name: str) -> memoryview:
+    """``model.save_weights`` as the bytes of a ``.weights.h5`` file, built in memory.
+
+    HDF5 writing to the disk itself crashes the process when the disk is full; in memory it
+    cannot fail, and :func:`write_bytes` then raises a plain ``OSError``.
+    """
+    buffer = _MemoryFile(name)
+    model.save_weights(buffer)
+    return buffer.getbuffer()
+
+
+def write_bytes(path: str, data) -> None:
+    """Writes ``data`` to ``path`` and syncs it (a full device is reported here, not later)."""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def has_checkpoint(run_dir: str) -> bool:
     """Whether ``run_dir`` holds at least one completed epoch."""
     return os.path.exists(os.path.join(run_dir, CHECKPOINT_DIR, STATE_FILE))
+
+
+def checkpoint_state(run_dir: str) -> dict | None:
+    """``checkpoints/state.json`` of ``run_dir`` (None without one).
+
+    Raises:
+        RunIOError: the state is truncated, corrupt or lacks an entry; the message names the
+            file and how to start over.
+    """
+    directory = os.path.join(run_dir, CHECKPOINT_DIR)
+    path = os.path.join(directory, STATE_FILE)
+    if not os.path.exists(path):
+        return None
+    start_over = (f"delete {directory} to train the run again from epoch 1, or delete "
+                  f"{run_dir} to start over")
+    state = read_json(path, start_over)
+    try:
+        state = {"epoch": int(state["epoch"]), "history": dict(state["history"]),
+                 "wall_time": float(state["wall_time"]),
+                 "weights": os.path.join(directory, state["weights"]), "start_over": start_over}
+    except (KeyError, TypeError, ValueError) as error:
+        raise RunIOError(f"{path} is corrupt (bad or missing entry {error}): "
+                         f"{start_over}") from None
+    return state
 
 
 def load_checkpoint(run_dir: str, model):
@@ -119,13 +236,22 @@ def load_checkpoint(run_dir: str, model):
 
     Returns:
         ``(initial_epoch, history, wall_time)``; ``(0, {}, 0.0)`` if there is none.
+
+    Raises:
+        RunIOError: the checkpoint is unreadable (:func:`checkpoint_state`).
     """
-    state_path = os.path.join(run_dir, CHECKPOINT_DIR, STATE_FILE)
-    if not os.path.exists(state_path):
+    state = checkpoint_state(run_dir)
+    if state is None:
         return 0, {}, 0.0
-    state = read_json(state_path)
+    if not os.path.isfile(state["weights"]):
+        raise RunIOError(f"checkpoint {state['weights']} is missing: {state['start_over']}")
     model.build_optimizers()
-    model.load_weights(os.path.join(run_dir, CHECKPOINT_DIR, state["weights"]))
+    try:
+        model.load_weights(state["weights"])
+    except (OSError, ValueError, KeyError) as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise RunIOError(f"checkpoint {state['weights']} is truncated or corrupt ({reason}): "
+                         f"{state['start_over']}") from None
     return state["epoch"] + 1, state["history"], state["wall_time"]
 
 
@@ -164,10 +290,17 @@ def read_run(run_dir: str) -> Run:
         if not os.path.exists(path):
             raise FileNotFoundError(
                 f"{path} is missing: {run_dir!r} is not a finished lsg_tf run folder")
+    redo = (f"delete it and run the run's training command again (its flags.txt), which "
+            f"finishes the run anew from its last checkpoint, or delete {run_dir} to start over")
+    gate_path = os.path.join(run_dir, GATE_FILE)
+    try:
+        gate = np.load(gate_path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise RunIOError(f"{gate_path} is truncated or corrupt ({error}): {redo}") from None
     return Run(run_dir=run_dir,
-               config=read_json(os.path.join(run_dir, CONFIG_FILE)),
-               metrics=read_json(os.path.join(run_dir, METRICS_FILE)),
-               gate=np.load(os.path.join(run_dir, GATE_FILE)))
+               config=read_json(os.path.join(run_dir, CONFIG_FILE), redo),
+               metrics=read_json(os.path.join(run_dir, METRICS_FILE), redo),
+               gate=gate)
 
 
 def is_finished(run_dir: str) -> bool:

@@ -97,10 +97,14 @@ def export_saved_model(model, export_dir: str, model_name: str, version: int | N
 
     Raises:
         ValueError: bad name or version, or the version already exists.
+        lsg_tf.run_io.RunIOError: ``export_dir`` is not a writable folder.
     """
+    from lsg_tf import run_io
+
     if not _MODEL_NAME.match(model_name or ""):
         raise ValueError(f"model_name must match {_MODEL_NAME.pattern} (letters, digits, _ . -), "
                          f"got {model_name!r}")
+    run_io.check_writable_folder(export_dir, "export_dir")
     base = os.path.join(export_dir, model_name)
     os.makedirs(base, exist_ok=True)
     _remove_stale_temporaries(base)

@@ -21,7 +21,7 @@ from lsg_tf.core.callbacks import GateImageLogger, RunRecorder, StopOnNonFiniteL
 from lsg_tf.core.choices import GATE_OPTIMIZERS, LR_SCHEDULES, OPTIMIZERS
 from lsg_tf.core.model import LSGModel
 from lsg_tf.core.schedule import Schedule
-from lsg_tf.training import distribute, frozen_cache, recipes
+from lsg_tf.training import distribute, frozen_cache, recipes, run_lock
 
 # Settings that may change when a run is resumed; anything else must match.
 _FIELDS_ALLOWED_TO_CHANGE_ON_RESUME = (
@@ -141,12 +141,15 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
     Rerunning an interrupted run continues from its last completed epoch with the same
     weights, gate, optimizer states and schedule phase; rerunning a finished run with more
     ``epochs`` extends it, with the same or fewer changes nothing (it is exported only if it
-    has not been exported to ``export_dir`` yet). Nothing is written to the run folder
-    before the data and settings are validated; ``flagfile``, the text of the resolved
-    flags, is then written as ``flags.txt``.
+    has not been exported to ``export_dir`` yet). Nothing but the lock is written to the run
+    folder before the data and settings are validated; ``flagfile``, the text of the resolved
+    flags, is then written as ``flags.txt``. The folders it writes into are checked first,
+    and the run folder is locked while it trains (:mod:`~lsg_tf.training.run_lock`).
 
     Raises:
         ValueError: bad settings, or a folder holding a run with different settings.
+        lsg_tf.run_io.RunIOError: a folder that cannot be written, a full disk, a corrupt
+            checkpoint, or a run folder in use by another training process.
         lsg_tf.core.callbacks.NonFiniteLossError: the loss became NaN/inf (run not finished).
 
     Returns:
@@ -155,6 +158,16 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
     strategy = strategy or tf.distribute.get_strategy()
     is_chief, _ = distribute.worker_role(strategy)
     run_dir = distribute.worker_run_dir(config.output_dir, strategy)
+    run_io.check_writable_folder(run_dir, "output_dir")
+    for name in ("cache_dir", "export_dir") if is_chief else ("cache_dir",):
+        if getattr(config, name):
+            run_io.check_writable_folder(getattr(config, name), name)
+    with run_lock.run_lock(run_dir):
+        return _train_locked(config, strategy, run_dir, is_chief, extra_callbacks, flagfile)
+
+
+def _train_locked(config: TrainConfig, strategy, run_dir: str, is_chief: bool,
+                  extra_callbacks, flagfile: str | None) -> dict:
     _check_resumable(run_dir, config)
     finished = _finished_metrics(run_dir, config)
     if finished is not None:
@@ -303,7 +316,7 @@ def _finished_metrics(run_dir: str, config: TrainConfig) -> dict | None:
     """The metrics of a finished run that ``config`` would not extend, else None."""
     if not run_io.is_finished(run_dir):
         return None
-    metrics = run_io.read_json(os.path.join(run_dir, run_io.METRICS_FILE))
+    metrics = run_io.read_run(run_dir).metrics
     return metrics if config.epochs <= metrics.get("epochs", 0) else None
 
 
@@ -387,11 +400,13 @@ def make_gate_optimizer(config: TrainConfig):
 
 
 def _check_resumable(run_dir: str, config: TrainConfig) -> None:
-    """Refuses a folder whose run (at least one completed epoch) had other settings."""
+    """Refuses a folder whose run (at least one completed epoch) had other settings, or whose
+    checkpoint state is corrupt (before the data is read)."""
     path = os.path.join(run_dir, run_io.CONFIG_FILE)
-    if not os.path.exists(path) or not run_io.has_checkpoint(run_dir):
+    if run_io.checkpoint_state(run_dir) is None or not os.path.exists(path):
         return
-    previous = run_io.read_json(path)
+    previous = run_io.read_json(path, f"delete it to resume the run with the current "
+                                      f"settings, or delete {run_dir} to start over")
     current = dataclasses.asdict(config)
     # A plain STD run never reads the LSG schedule's fields.
     ignored = recipes.SCHEDULE_FIELDS if previous.get("scheme") == config.scheme == "std" else ()

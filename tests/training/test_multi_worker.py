@@ -43,6 +43,9 @@ def test_two_workers_finish_with_identical_gate(tmp_path):
         assert p.returncode == 0, err[-3000:]
     chief = run_io.read_run(str(out))
     worker = run_io.read_run(str(out / "workers" / "1"))
+    # Each process locked its own folder (neither refused the other), and released it.
+    assert not (out / run_io.LOCK_FILE).exists()
+    assert not (out / "workers" / "1" / run_io.LOCK_FILE).exists()
     assert chief.metrics["history"]["path"] == ["std", "lsg"]
     assert not np.allclose(chief.gate, 1.0), "the LSG epoch did not train the gate"
     np.testing.assert_array_equal(chief.gate, worker.gate)
