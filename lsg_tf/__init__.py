@@ -40,7 +40,7 @@ def load_model(path: str):
 
     import keras
 
-    import lsg_tf.core.backbones  # noqa: F401  (SubsampleZeroPad)
+    import lsg_tf.core.backbones  # noqa: F401  (SubsampleZeroPad, PositionEmbedding)
     import lsg_tf.core.lr_schedules  # noqa: F401  (LinearWarmup, OneCycle)
     import lsg_tf.core.model  # noqa: F401  (LSGModel, GateConstraint)
 

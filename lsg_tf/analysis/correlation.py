@@ -1,9 +1,13 @@
 """Correlation between filters (paper section 4.3, Fig. 7, Table 2).
 
-* :func:`last_conv_filters`: the weights of the last convolution of the backbone, one row
+* :func:`last_filters`: the weights of the last convolution of the backbone, one row
   per filter. In ResNet20 that convolution's output is added to the block's shortcut before
   the final ReLU, so the pooled feature k is not that filter's output alone; the paper
-  analyses the same layer.
+  analyses the same layer. A token model's counterpart (the ViT backbone) is its last
+  Dense layer, the last block's MLP output projection: column k of its kernel writes
+  channel k of the map (through the residual sum and the final LayerNorm). A backbone whose
+  last such layer does not write the K feature channels (or that has none) raises
+  :class:`NoFilterWeights`: its filter correlation and C_IC are n/a, never 0.
 * :func:`filter_correlation`: ``C[k, k'] = <w_k, w_k'> / (|w_k| |w_k'|)``, ``[K, K]``.
 * :func:`redundancy_curve`: for each threshold t, the fraction of filter pairs (off-diagonal
   entries) with ``C[k, k'] > t`` (Fig. 7e).
@@ -28,14 +32,36 @@ import numpy as np
 from lsg_tf.analysis import head
 
 
-def last_conv_filters(model) -> np.ndarray:
-    """The last backbone convolution's kernel as ``[K, kh*kw*C_in]`` float32 (one row per filter).
+class NoFilterWeights(ValueError):
+    """The backbone has no last kernel layer writing its feature channels: C_IC is n/a."""
 
-    Uses :func:`lsg_tf.core.features.conv_layers`.
+
+def last_filters(model) -> np.ndarray:
+    """The filters of the backbone's last kernel layer, one row per feature channel.
+
+    A convolution's kernel ``[kh, kw, C_in, K]`` gives ``[K, kh*kw*C_in]`` (a separable one's
+    pointwise kernel ``[1, 1, C_in, K]``); a Dense layer's kernel ``[D_in, K]`` (a ViT's last
+    MLP projection) its columns, ``[K, D_in]``; float32.
+    The layer is :func:`lsg_tf.core.features.last_kernel_layer`.
+
+    Raises:
+        NoFilterWeights: the backbone has no convolution or Dense layer, or its last one does
+            not have the K outputs of the feature map.
     """
     from lsg_tf.core import features
 
-    kernel = np.asarray(features.conv_layers(model)[-1].get_weights()[0], dtype=np.float32)
+    layer = features.last_kernel_layer(model)
+    kernel = None
+    if layer is not None:
+        # A separable convolution's outputs are those of its pointwise (1x1) part.
+        weight = layer.pointwise_kernel if hasattr(layer, "pointwise_kernel") else layer.kernel
+        kernel = np.asarray(weight, dtype=np.float32)
+    if kernel is None or kernel.shape[-1] != model.num_filters:
+        found = "none" if layer is None else f"{layer.name!r} with {kernel.shape[-1]} outputs"
+        raise NoFilterWeights(
+            f"backbone {model.backbone.name!r} has no last convolution or Dense layer writing "
+            f"its K={model.num_filters} feature channels (found {found}): filter correlation "
+            "and C_IC are n/a")
     return kernel.reshape(-1, kernel.shape[-1]).T
 
 
@@ -138,7 +164,7 @@ def inter_class_correlation_variants(weights: np.ndarray, groups: np.ndarray) ->
     """C_IC under each reading of :data:`C_IC_VARIANTS`, ``{name: value}``.
 
     Args:
-        weights: ``[K, D]`` filters (:func:`last_conv_filters`); groups: int ``[C, m]``.
+        weights: ``[K, D]`` filters (:func:`last_filters`); groups: int ``[C, m]``.
     """
     cosine = filter_correlation(weights)
     pearson = filter_correlation(weights, centred=True)

@@ -116,10 +116,11 @@ def correlation_panels(correlations: Mapping[str, np.ndarray], thresholds: Seque
     fig, axes = _grid(plt, rows, cols, 3.9, 3.5)
     flat = list(axes.ravel())
     off = [np.abs(c[~np.eye(len(c), dtype=bool)]) for c in correlations.values()]
-    limit = max(float(o.max()) if o.size else 0.0 for o in off) or 1.0
+    # A run without filter weights has an all-NaN matrix (n/a): an empty panel.
+    limit = max((float(np.nanmax(o)) for o in off if np.isfinite(o).any()), default=0.0) or 1.0
     for ax, (run, corr) in zip(flat, correlations.items()):
         image = ax.imshow(corr, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
-        ax.set_title(run, fontsize=9)
+        ax.set_title(run if np.isfinite(corr).any() else f"{run}: n/a", fontsize=9)
         ax.set_xlabel("filter (grouped by gate)", fontsize=7)
         ax.set_ylabel("filter", fontsize=7)
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=6)
@@ -132,7 +133,8 @@ def correlation_panels(correlations: Mapping[str, np.ndarray], thresholds: Seque
         ax.plot(thresholds, curve, linestyle=styles[i % len(styles)],
                 marker=markers[i % len(markers)], markersize=3, label=run)
     thresholds = np.asarray(thresholds, dtype=np.float64)
-    positive = [t for t, *values in zip(thresholds, *curves.values()) if max(values) > 0]
+    positive = [t for t, *values in zip(thresholds, *curves.values())
+                if np.nan_to_num(values).max() > 0]
     if positive and len(thresholds) > 1:  # zoom on the thresholds where something happens
         step = float(np.min(np.diff(np.sort(thresholds))))
         ax.set_xlim(thresholds.min() - step / 2, max(positive) + 1.5 * step)

@@ -256,9 +256,11 @@ def _table2(runs, names, opts) -> list:
     shown = [t for t in (0.1, 0.2, 0.3, 0.5) if t in thresholds]
     out = ["## Table 2: inter-class filter correlation C_IC, filter redundancy", "",
            "Filters are the last backbone convolution's kernels, each flattened to "
-           "`kh·kw·C_in` values and normalised; their pairwise inner products form the "
-           "correlation matrix (Fig. 7). In ResNet20 this convolution's output is added to the "
-           "block's shortcut before the last ReLU. C_IC averages the correlation between the "
+           "`kh·kw·C_in` values and normalised (for a ViT backbone: the columns of its last "
+           "Dense layer, the last block's MLP output projection); their pairwise inner "
+           "products form the correlation matrix (Fig. 7). In ResNet20 this convolution's "
+           "output is added to the block's shortcut before the last ReLU. C_IC averages the "
+           "correlation between the "
            f"m = {opts.m} dominant filters (highest mean activation on the class's test "
            "images) of every pair of different classes. Redundancy: fraction of filter pairs "
            "(off-diagonal entries) with correlation above t. The paper's Table 2 models were "
@@ -272,7 +274,12 @@ def _table2(runs, names, opts) -> list:
     rows.append(["filters in two or more classes' dominant groups"]
                 + [fmt(int(np.sum(np.bincount(r.dominant_filters.ravel()) > 1))) for r in runs]
                 + [MISSING] * len(columns))
-    return out + [_table(["metric"] + names + list(columns), rows), ""]
+    out += [_table(["metric"] + names + list(columns), rows), ""]
+    unavailable = [f"`{r.name}`" for r in runs if is_missing(r.c_ic)]
+    if unavailable:
+        out += [f"C_IC and redundancy are n/a for {', '.join(unavailable)}: the backbone has no "
+                "last convolution or Dense layer writing its feature channels.", ""]
+    return out
 
 
 def _c_ic_variants(runs, names, std) -> list:

@@ -266,22 +266,29 @@ def analyse_model(model, test: TestData, trained_gate: np.ndarray, gate_trained:
     phi_per_image = metrics.per_image_cross_entropy(
         head.logits(pooled, kernel, bias, phi_result.gate[labels]), labels) + phi_result.sparsity
     sim = similarity.feature_gate_similarity(pooled, labels, predictions, gate)
-    filters = correlation.last_conv_filters(model)
-    corr = correlation.filter_correlation(filters)
     dominant = correlation.dominant_filters(pooled, labels, num_classes,
                                             min(options.m, pooled.shape[1]))
+    try:
+        filters = correlation.last_filters(model)
+        corr = correlation.filter_correlation(filters)
+        redundancy = correlation.redundancy_curve(corr, options.redundancy_thresholds)
+        c_ic_variants = correlation.inter_class_correlation_variants(filters, dominant)
+    except correlation.NoFilterWeights as e:  # n/a (NaN, shown as missing), never a zero
+        log(f"{name}: {e}")
+        corr = np.full((pooled.shape[1],) * 2, np.nan)
+        redundancy = np.full(len(options.redundancy_thresholds), np.nan)
+        c_ic_variants = dict.fromkeys(correlation.C_IC_VARIANTS, np.nan)
     cluster = clusters.cluster_centres(pooled, gate, labels, seed=options.seed)
     return RunAnalysis(
         name=name, scheme="", config={}, training={}, gate_trained=bool(gate_trained),
         trained_gate=trained_gate, analysis_gate=np.asarray(gate, dtype=np.float32),
         table1=table1, phi=phi_result, timing=timing, mis=mis_result, masking=masked,
-        masking_sweep=sweep, similarity=sim, correlation=corr,
-        redundancy=correlation.redundancy_curve(corr, options.redundancy_thresholds),
-        dominant_filters=dominant, c_ic=correlation.inter_class_correlation(corr, dominant),
+        masking_sweep=sweep, similarity=sim, correlation=corr, redundancy=redundancy,
+        dominant_filters=dominant, c_ic=c_ic_variants["cosine"],
         clusters=cluster,
         filters_per_class=filters_per_class.filters_per_class(gate, options.filter_threshold),
         filter_order=correlation.filter_order(gate),
-        c_ic_variants=correlation.inter_class_correlation_variants(filters, dominant),
+        c_ic_variants=c_ic_variants,
         correct=predictions == labels, masked_own=masked_own, masked_others=masked_others,
         phi_per_image=phi_per_image)
 

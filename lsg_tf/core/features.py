@@ -85,15 +85,28 @@ def _pooled_step(model):
     return step
 
 
+_CONV_TYPES = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
+
+
 def conv_layers(model) -> list:
     """Every convolution layer of ``model``'s backbone, in graph order."""
-    conv_types = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D,
-                  keras.layers.SeparableConv2D)
     layers = [layer for layer in model.backbone._flatten_layers(include_self=False)
-              if isinstance(layer, conv_types)]
+              if isinstance(layer, _CONV_TYPES)]
     if not layers:
         raise ValueError(f"backbone {model.backbone.name!r} has no convolution layer")
     return layers
+
+
+def last_kernel_layer(model):
+    """The backbone's last convolution or Dense layer in graph order, or None if it has none.
+
+    A Dense layer there acts on tokens or pixels (a ViT's last MLP projection, ConvNeXt's
+    pointwise layers): a 1x1 convolution in all but name. Attention projections
+    (``EinsumDense``) are not Dense layers.
+    """
+    layers = [layer for layer in model.backbone._flatten_layers(include_self=False)
+              if isinstance(layer, (*_CONV_TYPES, keras.layers.Dense))]
+    return layers[-1] if layers else None
 
 
 def conv_layer_feature_step(model):

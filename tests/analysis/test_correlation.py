@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 from conftest import tiny_backbone
@@ -63,12 +64,33 @@ def test_dominant_filters_pick_the_highest_mean_activation_per_class():
         correlation.dominant_filters(features, labels, 2, m=5)
 
 
-def test_last_conv_filters_flatten_the_last_kernel():
+def test_last_filters_flatten_the_last_kernel():
     model = LSGModel(tiny_backbone(filters=5), 3)
-    weights = correlation.last_conv_filters(model)
+    weights = correlation.last_filters(model)
     kernel = model.backbone.layers[-1].get_weights()[0]  # [3, 3, 1, 5]
     assert weights.shape == (5, 9)
     np.testing.assert_allclose(weights[2], kernel[..., 2].ravel())
+
+
+def test_last_filters_of_a_dense_on_tokens_are_its_columns():
+    inputs = keras.Input((4, 4, 2))
+    tokens = keras.layers.Reshape((16, 3))(keras.layers.Conv2D(3, 1)(inputs))
+    out = keras.layers.Reshape((4, 4, 5))(keras.layers.Dense(5)(tokens))
+    model = LSGModel(keras.Model(inputs, out), 3)
+    kernel = model.backbone.layers[-2].kernel.numpy()  # [3, 5]
+    np.testing.assert_array_equal(correlation.last_filters(model), kernel.T)
+
+
+@pytest.mark.parametrize("features", [
+    lambda x: keras.layers.Concatenate()([x] * 4),  # no kernel layer at all
+    lambda x: keras.layers.Concatenate()([keras.layers.Conv2D(2, 1)(x)] * 2),  # 2 outputs, K=4
+])
+def test_last_filters_without_a_kernel_writing_the_map_are_na(features):
+    inputs = keras.Input((4, 4, 1))
+    model = LSGModel(keras.Model(inputs, features(inputs)), 3)
+    with pytest.raises(correlation.NoFilterWeights, match=r"writing its K=4 feature channels "
+                       r"\(found .*\): filter correlation and C_IC are n/a"):
+        correlation.last_filters(model)
 
 
 def test_filter_order_groups_filters_by_class_and_puts_shared_last():

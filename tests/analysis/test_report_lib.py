@@ -1,6 +1,7 @@
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
 from conftest import tiny_backbone
@@ -91,6 +92,28 @@ def test_write_report_writes_markdown_json_and_figures(tmp_path):
     assert data["runs"][0]["table1"]["phi"] == pytest.approx(runs[0].phi.phi, rel=1e-5)
     assert len(data["runs"][0]["correlation"]) == 6
     assert data["data"]["num_images"] == 24
+
+
+def test_a_backbone_without_filter_weights_reports_c_ic_as_na(tmp_path):
+    inputs = keras.Input((8, 8, 1))
+    maps = keras.layers.Concatenate()([keras.layers.AveragePooling2D(2)(inputs)] * 6)
+    model = LSGModel(keras.Model(inputs, maps, name="no_kernels"), 3)
+    messages = []
+    run = report_lib.analyse_model(model, _test_data(), np.ones((3, 6)), False, _FAST,
+                                   "nofilters", log=messages.append)
+    assert any("C_IC are n/a" in m for m in messages)
+    assert np.isnan(run.c_ic) and np.isnan(run.redundancy).all()
+    assert np.isnan(run.correlation).all() and run.correlation.shape == (6, 6)
+    assert all(np.isnan(v) for v in run.c_ic_variants.values())
+    run.scheme, run.config = "std", {"epochs": 1}
+    report = report_lib.Report(runs=[run], data=_test_data(), options=_FAST)
+    paths = report_lib.write_report(report, str(tmp_path / "out"), "python -m lsg_tf.report ...")
+    text = open(paths["report"]).read()
+    assert "C_IC and redundancy are n/a for `nofilters`" in text
+    assert "| C_IC | — |" in text
+    data = json.load(open(paths["json"]))
+    assert data["runs"][0]["c_ic"] is None
+    assert set(data["runs"][0]["c_ic_variants"].values()) == {None}
 
 
 def test_dump_json_keeps_values_and_writes_number_lists_on_one_line():

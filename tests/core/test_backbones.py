@@ -342,7 +342,8 @@ def test_build_backbone_imagenet_offline_raises_clear_error(monkeypatch, name):
             "resnet18",
             r"unknown backbone name 'resnet18'; "
             r"allowed: 'resnet20', 'resnet20_stem2', 'resnet20_stem2_k128', 'alexnet_cifar', "
-            r"'resnet152_top2', 'efficientnet_lite0', 'efficientnet_lite0_top2' or 'keras:<Name>'",
+            r"'resnet152_top2', 'efficientnet_lite0', 'efficientnet_lite0_top2', 'convmixer', "
+            r"'convmixer_small', 'vit' or 'keras:<Name>'",
         ),
         ("keras:MobileNetV9", r"unknown keras.applications model 'MobileNetV9'.*MobileNetV2"),
         ("keras:", r"unknown keras.applications model ''"),
@@ -447,7 +448,8 @@ def test_feature_channels_bad_input_raises():
 
 def test_backbones_constant_lists_builtin_names():
     assert BACKBONES == ("resnet20", "resnet20_stem2", "resnet20_stem2_k128", "alexnet_cifar",
-                         "resnet152_top2", "efficientnet_lite0", "efficientnet_lite0_top2")
+                         "resnet152_top2", "efficientnet_lite0", "efficientnet_lite0_top2",
+                         "convmixer", "convmixer_small", "vit")
 
 
 @pytest.mark.parametrize("name, filters", [("resnet20_stem2", 64), ("resnet20_stem2_k128", 128)])

@@ -14,9 +14,13 @@ ImageNet ``Normalization`` layers cannot be switched off (see below).
 
 Backbones (paper section 4, "Training setting", and section 4.3):
 
-Families: :mod:`~lsg_tf.core.backbones.cifar` (``resnet20``, ``alexnet_cifar``) and
-:mod:`~lsg_tf.core.backbones.applications` (``resnet152_top2``, ``keras:<Name>``); their
-modules describe the exact architectures. Argument checks: :mod:`~lsg_tf.core.backbones.checks`.
+Families: :mod:`~lsg_tf.core.backbones.cifar` (``resnet20``, ``alexnet_cifar``),
+:mod:`~lsg_tf.core.backbones.applications` (``resnet152_top2``, ``keras:<Name>``),
+:mod:`~lsg_tf.core.backbones.lite` (``efficientnet_lite0*``) and two patch-based families:
+:mod:`~lsg_tf.core.backbones.convmixer` (``convmixer``, ``convmixer_small``: convolutions on
+patch embeddings at one resolution) and :mod:`~lsg_tf.core.backbones.vit` (``vit``, a
+transformer whose tokens are reshaped back onto their grid, ``[B, h, w, D]``); their modules
+describe the exact architectures. Argument checks: :mod:`~lsg_tf.core.backbones.checks`.
 
 Weights: ``None`` (random initialisation), ``"imagenet"`` (``keras.applications``
 backbones only; Keras downloads the file, or reuses its cache in
@@ -35,8 +39,8 @@ Dense layers used as pointwise convolutions, e.g. in ConvNeXt, are not).
 The penalties appear in ``model.losses``, which ``Model.fit`` adds to the
 loss; a custom training step must add ``sum(model.losses)`` itself.
 
-Seed: with ``seed`` given, initialisation is deterministic. ``resnet20`` and
-``alexnet_cifar`` give every layer's kernel initializer its own integer seed,
+Seed: with ``seed`` given, initialisation is deterministic. ``resnet20``,
+``alexnet_cifar``, ``convmixer*`` and ``vit`` give every layer's initializer its own integer seed,
 drawn from ``random.Random(seed)``. ``keras.applications`` models take no
 initializer arguments; they are built while Python's global ``random``
 module is seeded with ``seed`` (which is where Keras draws the seeds of
@@ -48,18 +52,20 @@ from __future__ import annotations
 
 import keras
 
-from lsg_tf.core.backbones import applications, checks, cifar, lite
+from lsg_tf.core.backbones import applications, checks, cifar, convmixer, lite, vit
 from lsg_tf.core.backbones.cifar import SubsampleZeroPad
 from lsg_tf.core.choices import BATCH_NORMS, INITIALIZERS, SHORTCUTS, WEIGHT_DECAY_SCOPES
 
 __all__ = ["BACKBONES", "KERAS_PREFIX", "SubsampleZeroPad", "build_backbone", "feature_channels",
            "frozen_split", "input_statistics"]
 
-BACKBONES = (*cifar.RESNET20_VARIANTS, "alexnet_cifar", "resnet152_top2", *lite.NAMES)
+BACKBONES = (*cifar.RESNET20_VARIANTS, "alexnet_cifar", "resnet152_top2", *lite.NAMES,
+             *convmixer.VARIANTS, *vit.NAMES)
 """Names of the built-in backbones; ``"keras:<ApplicationName>"`` also works."""
 
 KERAS_PREFIX = "keras:"
 _CIFAR_FAMILY = (*cifar.RESNET20_VARIANTS, "alexnet_cifar")
+_TOKEN_FAMILY = (*convmixer.VARIANTS, *vit.NAMES)  # patch-embedding (token) models
 
 
 def build_backbone(
@@ -81,20 +87,22 @@ def build_backbone(
         name: One of ``BACKBONES`` or ``"keras:<Name>"`` with ``<Name>`` a
             ``keras.applications`` function name (e.g. ``"keras:MobileNetV2"``).
         input_shape: ``(H, W, C)`` of one image, C in (1, 3); H, W >= 8 for
-            ``resnet20``/``alexnet_cifar``, >= 32 for ``resnet152_top2``,
+            ``resnet20``/``alexnet_cifar``/``convmixer*``/``vit``, >= 32 for
+            ``resnet152_top2``,
             >= 1 for ``keras:<Name>`` (upsampled inside the model if small).
         weights: ``None`` (random initialisation), ``"imagenet"``
             (``keras.applications`` backbones only) or the path of a local
             ``.h5``/``.hdf5``/``.weights.h5``/``.keras`` weights file.
         weight_decay: Decay coefficient >= 0; > 0 attaches
-            ``keras.regularizers.L2(weight_decay / 2)`` to conv kernels.
+            ``keras.regularizers.L2(weight_decay / 2)`` to conv kernels (and to the Dense and
+            attention kernels of ``vit``).
         seed: Integer seed for a deterministic initialisation, or ``None``.
         weight_decay_scope: ``"kernels"`` (conv kernels only, He et al.'s recipe) or
             ``"all"`` (also BatchNorm scale and offset, PyTorch's ``SGD(weight_decay=...)``
             over every parameter); see ``WEIGHT_DECAY_SCOPES``.
         initializer: conv kernel initialisation of ``resnet20``/``alexnet_cifar``, one of
-            ``INITIALIZERS``; ``keras.applications`` backbones keep their own.
-        batch_norm: BatchNorm layer of ``resnet20``/``alexnet_cifar``, one of
+            ``INITIALIZERS``; the other backbones keep their own.
+        batch_norm: BatchNorm layer of ``resnet20``/``alexnet_cifar``/``convmixer*``, one of
             ``BATCH_NORMS``: ``"keras"`` (``keras.layers.BatchNormalization``) or
             ``"fused"`` (:class:`lsg_tf.core.batch_norm.FusedBatchNormalization`, the same
             layer on TensorFlow's fused kernel when training).
@@ -123,7 +131,8 @@ def build_backbone(
         raise ValueError(f"shortcut={shortcut!r} applies to the resnet20 backbones only; "
                          f"backbone {name!r} allows shortcut='a'")
     seed = checks.check_seed(seed)
-    weights = checks.check_weights(weights, allow_imagenet=name not in _CIFAR_FAMILY)
+    weights = checks.check_weights(weights, allow_imagenet=name not in (*_CIFAR_FAMILY,
+                                                                        *_TOKEN_FAMILY))
 
     if name in _CIFAR_FAMILY:
         checks.check_min_size(name, shape, cifar.MIN_SIZE)
@@ -133,6 +142,20 @@ def build_backbone(
             model = cifar.resnet20(shape, conv, shortcut, name)
         else:
             model = cifar.alexnet_cifar(shape, conv)
+        if weights is not None:
+            checks.load_weights(model, weights, name, shape)
+        return model
+    if name in _TOKEN_FAMILY:
+        decay_all = weight_decay_scope == "all"
+        if name in vit.NAMES:
+            checks.check_min_size(name, shape, vit.MIN_SIZE)
+            model = vit.vit(shape, weight_decay=weight_decay, decay_all=decay_all, seed=seed,
+                            name=name)
+        else:
+            checks.check_min_size(name, shape, convmixer.MIN_SIZE)
+            width, depth, patch, kernel = convmixer.VARIANTS[name]
+            model = convmixer.convmixer(shape, width, depth, patch, kernel, weight_decay,
+                                        decay_all, seed, batch_norm, name)
         if weights is not None:
             checks.load_weights(model, weights, name, shape)
         return model
