@@ -198,3 +198,10 @@ def test_tests_mirror_the_package():
     stray = [f for f in os.listdir(os.path.join(ROOT, "tests"))
              if f.startswith("test_") and f != os.path.basename(__file__)]
     assert not stray, f"test files outside a package folder: {stray}"
+
+
+def test_test_file_names_are_unique():
+    """pytest imports test files by their base name (no __init__.py in the folders)."""
+    names = [os.path.basename(p) for p in python_files("tests")]
+    repeated = sorted({n for n in names if names.count(n) > 1 and n != "BUILD"})
+    assert not repeated, f"test modules with the same name in two folders: {repeated}"
