@@ -8,7 +8,9 @@ the LSG runs trained with the same seed) on the same test images and boxes:
   :mod:`lsg_tf.analysis.localization` with the boxes as masks (:mod:`lsg_tf.analysis.boxes`);
 * the pointing game of the labelled class's CAM (its maximum inside the box);
 * Grad-CAM of each STD model (:mod:`lsg_tf.analysis.grad_cam`), the post-hoc baseline, scored
-  by the same rules.
+  by the same rules;
+* the centre prior (:func:`centre_prior`): no model, a Gaussian blob at the image centre scored
+  by the CAM rules, the floor a map must beat where boxes are large and centred.
 
 :func:`box_comparisons` gives LSG − STD (and LSG's CAM − STD's Grad-CAM) with a paired
 bootstrap over images: per seed, and pooled over the seeds (each resample draws images; a
@@ -83,6 +85,23 @@ def score_run(model, name: str, scheme: str, seed: int, data, items, boxes_xyxy,
     per_class = [{c.name: c.avg_iou for c in r.cam.per_class} for r in results]
     return RunScores(name, scheme, seed, loc.item_accuracy(model, maps, items), results,
                      pointing, gradcam, per_class), maps
+
+
+def centre_prior(items, boxes_xyxy, size, variants=VARIANTS, sigma: float = 0.25) -> dict:
+    """Scores of a map that ignores the image: a Gaussian of ``sigma`` times the image side,
+    centred, segmented and pointed like a CAM (E.2's rule; its maximum is the centre pixel).
+
+    Returns ``{(top, threshold): (item IoUs, threshold), "pointing": hits}``.
+    """
+    height, width = (int(v) for v in size)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    blob = np.exp(-(((xx - (width - 1) / 2) / (sigma * width)) ** 2
+                    + ((yy - (height - 1) / 2) / (sigma * height)) ** 2) / 2)
+    maps = np.broadcast_to(blob, (len(items), height, width))
+    scores = {"pointing": boxes.pointing_game(maps, boxes_xyxy, size).hits}
+    for top, threshold in variants:
+        scores[(top, threshold)] = (boxes.map_ious(maps, items, top), threshold)
+    return scores
 
 
 def _resized(images: np.ndarray, size) -> np.ndarray:

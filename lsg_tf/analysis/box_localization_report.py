@@ -87,7 +87,9 @@ def box_localization_report(runs, data_dir: str, out_dir: str, command: str = ""
                              f"{[s.name for s in group]}")
     ordered = [groups[s] for s in sorted(groups)]
     compared = bl.box_comparisons(ordered, variants, resamples)
-    totals = _totals(ordered, variants)
+    prior = bl.centre_prior(items, xyxy, data.images[0].shape[:2], variants)
+    totals = _totals(ordered, variants) + [
+        _map_row("centre_prior", None, variant, prior) for variant in variants]
     document = run_io.jsonable({
         "command": command, "notes": list(notes), "runs": runs_info,
         "data": {"num_images": len(items), "classes": class_names,
@@ -118,13 +120,17 @@ def _totals(groups, variants) -> list:
                        "cam_ap": r.cam.ap, bl.POINTING: float(s.pointing.mean())}
                 rows.append(row)
                 if s.grad_cam is not None:
-                    ious, threshold = s.grad_cam[tuple(variant)]
-                    rows.append({"run": "std_grad_cam", "seed": s.seed,
-                                 "variant": variant_name(*variant),
-                                 "cam_avg_iou": float(np.mean(ious)),
-                                 "cam_ap": float(np.mean(np.asarray(ious) > threshold)),
-                                 bl.POINTING: float(s.grad_cam["pointing"].mean())})
+                    rows.append(_map_row("std_grad_cam", s.seed, variant, s.grad_cam))
     return rows
+
+
+def _map_row(run: str, seed, variant, scores: dict) -> dict:
+    """The totals row of a per-item map scored by the CAM rules (Grad-CAM, the centre prior)."""
+    ious, threshold = scores[tuple(variant)]
+    return {"run": run, "seed": seed, "variant": variant_name(*variant),
+            "cam_avg_iou": float(np.mean(ious)),
+            "cam_ap": float(np.mean(np.asarray(ious) > threshold)),
+            bl.POINTING: float(np.mean(scores["pointing"]))}
 
 
 def markdown(document: dict) -> str:
@@ -144,7 +150,8 @@ def markdown(document: dict) -> str:
             "pixels of all test images, assigned to the class of its highest AP; total = mean "
             "over filters. CAM (E.2): Σ_k W[k, c] F_k of the labelled class, segmented at the "
             "top fraction of its own values. Pointing game: the CAM's maximum inside the box. "
-            "Grad-CAM of the STD model (std_grad_cam) is scored by the CAM rules. Intervals: "
+            "Grad-CAM of the STD model (std_grad_cam) and the centre prior (centre_prior: no "
+            "model, a centred Gaussian) are scored by the CAM rules. Intervals: "
             "paired bootstrap over images, per seed and pooled over seeds (seeds held fixed).",
             ""]
     for note in document["notes"]:

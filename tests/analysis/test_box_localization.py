@@ -126,3 +126,19 @@ def test_report_end_to_end_on_two_tiny_runs(tmp_path):
     assert json.loads((out / "box_localization.json").read_text())["command"] == "cmd"
     with Image.open(out / "box_localization.png") as png:
         assert png.size[0] > 200
+
+
+def test_centre_prior_scores_by_hand():
+    """A centred blob: its maximum is the centre pixel; its top fraction a centred disc."""
+    from lsg_tf.analysis import boxes
+
+    images = np.zeros((2, 9, 9, 3), np.uint8)
+    xyxy = np.array([[3, 3, 5, 5], [0, 0, 2, 2]])  # around the centre pixel (4, 4); a corner
+    data = boxes.boxes_as_voc(images, np.array([0, 1]), xyxy, ["fox", "owl"])
+    items = boxes.box_items(data, ["fox", "owl"])
+    scores = bl.centre_prior(items, xyxy, (9, 9), variants=((9 / 81, 0.5),))
+    np.testing.assert_array_equal(scores["pointing"], [True, False])
+    ious, threshold = scores[(9 / 81, 0.5)]
+    # The top 9 of 81 pixels of a centred Gaussian: the centre 3x3 block (a disc of radius
+    # 1 holds 5 pixels, the corners of the 3x3 block are the next 4 by distance).
+    assert threshold == 0.5 and ious[0] == pytest.approx(1.0) and ious[1] == pytest.approx(0.0)
