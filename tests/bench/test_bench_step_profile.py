@@ -34,8 +34,12 @@ def test_step_total_takes_one_batch_norm_and_the_backward_rows():
     assert step_profile.step_total(kinds, fused=True) == pytest.approx((3.6, 5.0))
 
 
-@pytest.mark.parametrize("argv", [["--batch_size", "0"], ["--repeats", "0"]])
-def test_bad_sizes_exit_with_a_usage_error(argv, capsys):
-    with pytest.raises(SystemExit):
+@pytest.mark.parametrize("argv, message", [
+    (["--batch_size", "0"], "--batch_size must be an integer >= 1"),
+    (["--repeats", "0"], "--repeats: must be a positive integer, got '0'"),
+])
+def test_bad_sizes_exit_with_a_usage_error(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
         step_profile.parse_args(argv)
-    assert "must be an integer >= 1" in capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
