@@ -4,11 +4,16 @@ import dataclasses
 import json
 import os
 import re
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
-from test_localization import write_voc
+
+# The VOC-folder writer of the localization tests (tests/analysis), also when this file runs
+# alone (Bazel runs one test file per target).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "analysis"))
+from test_localization import write_voc  # noqa: E402
 
 from lsg_tf.reproduction import reproduce_lib, results_page
 
