@@ -33,6 +33,7 @@ forward pass and converted to its channel count (gray from RGB by ITU-R BT.601 l
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 
 import numpy as np
@@ -203,13 +204,16 @@ def top_threshold(values: np.ndarray, top_fraction: float) -> float:
 
 
 def dataset_thresholds(maps: np.ndarray, sizes, top_fraction: float, bins: int = 4096,
-                       progress: str | None = None) -> np.ndarray:
+                       progress: str | None = None, keep: int = 1 << 16) -> np.ndarray:
     """Per-filter threshold of the top ``top_fraction`` over all upsampled pixels (E.1).
 
     Exact and streaming: bilinear values stay within each filter's low-resolution range, so a
-    histogram of ``bins`` bins over that range locates the bin holding the threshold (pass 1),
-    and the values in that bin alone are kept to select it exactly (pass 2). Memory: one
-    upsampled image plus ``[K, bins]`` counts.
+    histogram of ``bins`` bins over that range locates the bin holding the threshold (one
+    pass); a filter with at most ``keep`` values in that bin keeps them and selects the
+    threshold exactly (a second pass), any other narrows its range to the values of that bin
+    and repeats (a ReLU map's many equal zeros end it: a range of one value is the
+    threshold). Memory: one upsampled image, ``[K, bins]`` counts and at most ``keep`` values
+    per filter, whatever N and K.
 
     Args:
         maps: ``[N, h, w, K]`` low-resolution maps, one per image.
@@ -217,43 +221,101 @@ def dataset_thresholds(maps: np.ndarray, sizes, top_fraction: float, bins: int =
         top_fraction: in (0, 1].
         bins: histogram bins.
         progress: tqdm description prefix (None: no bars).
+        keep: most values per filter kept for the exact selection.
 
     Returns:
         float32 ``[K]``: segment ``upsampled[..., k] >= t[k]``.
     """
     _check_fraction(top_fraction)
     num_filters = maps.shape[-1]
-    low = maps.reshape(-1, num_filters).min(axis=0).astype(np.float64)
-    high = maps.reshape(-1, num_filters).max(axis=0).astype(np.float64)
-    width = np.where(high > low, (high - low) / bins, 1.0)
+    flat = maps.reshape(-1, num_filters)
+    low = flat.min(axis=0).astype(np.float32)  # the closed value range searched, per filter
+    high = flat.max(axis=0).astype(np.float32)
+    total = sum(int(h) * int(w) for h, w in sizes)
+    rank = np.full(num_filters, max(1, math.ceil(top_fraction * total - 1e-9)))  # from the top
+    thresholds = np.full(num_filters, np.nan, np.float32)
+    for level in itertools.count(1):
+        thresholds = np.where(np.isnan(thresholds) & (low == high), low, thresholds)
+        searching = np.isnan(thresholds)
+        if not searching.any():
+            return thresholds
+        tag = progress and f"{progress} (pass {level})"
+        search = _RangeSearch(low, high, bins, searching, whole_range=level == 1)
+        counts = search.histogram(maps, sizes, _bar(range(len(maps)), tag and f"{tag} count"))
+        edge, rank = search.edge_bins(counts, rank)
+        collect = searching & (counts[np.arange(num_filters), edge] <= keep)
+        values, low, high = search.edge_values(
+            maps, sizes, edge, collect, _bar(range(len(maps)), tag and f"{tag} select"))
+        for f in np.flatnonzero(collect):
+            thresholds[f] = np.sort(values[f])[::-1][rank[f] - 1]
 
-    def bin_of(values):  # [P, K] -> bin indices [P, K]
-        return np.clip(((values - low) / width).astype(np.int64), 0, bins - 1)
 
-    counts = np.zeros((num_filters, bins), np.int64)
-    offsets = np.arange(num_filters) * bins
-    for i in _bar(range(len(maps)), progress and f"{progress} (histogram)"):
-        values = upsample(maps[i], sizes[i]).reshape(-1, num_filters)
-        counts += np.bincount((bin_of(values) + offsets).ravel(),
-                              minlength=num_filters * bins).reshape(num_filters, bins)
-    total = int(counts[0].sum())
-    k = max(1, math.ceil(top_fraction * total - 1e-9))  # pixels at or above the threshold
-    from_top = np.cumsum(counts[:, ::-1], axis=1)
-    hit = np.argmax(from_top >= k, axis=1)  # bins counted from the top
-    edge_bin = bins - 1 - hit
-    above = from_top[np.arange(num_filters), hit] - counts[np.arange(num_filters), edge_bin]
-    rank = k - above  # rank of the threshold inside its bin, from the top
-    kept = [[] for _ in range(num_filters)]
-    for i in _bar(range(len(maps)), progress and f"{progress} (exact)"):
-        values = upsample(maps[i], sizes[i]).reshape(-1, num_filters)
-        in_edge = bin_of(values) == edge_bin
-        for f in range(num_filters):
-            kept[f].append(values[in_edge[:, f], f])
-    thresholds = np.empty(num_filters, np.float32)
-    for f in range(num_filters):
-        candidates = np.sort(np.concatenate(kept[f]))[::-1]
-        thresholds[f] = candidates[rank[f] - 1]
-    return thresholds
+class _RangeSearch:
+    """One level of :func:`dataset_thresholds`: ``bins`` bins over ``[low, high]`` per filter."""
+
+    def __init__(self, low, high, bins, searching, whole_range=False):
+        self.low, self.high, self.bins, self.searching = low, high, bins, searching
+        self.whole_range = whole_range  # every value is inside [low, high]: no range test
+        span = np.where(high > low, high.astype(np.float64) - low, 1.0)
+        self.scale = (bins / span).astype(np.float32)
+
+    def _bins_of(self, values):  # [P, K] -> bin indices, ``bins`` outside the range
+        index = np.minimum(((values - self.low) * self.scale).astype(np.int32), self.bins - 1)
+        np.maximum(index, 0, out=index)
+        if self.whole_range and self.searching.all():
+            return index
+        inside = (values >= self.low) & (values <= self.high) & self.searching
+        return np.where(inside, index, self.bins)
+
+    def histogram(self, maps, sizes, indices):
+        """``[K, bins + 1]`` counts of the upsampled values per bin (last: outside)."""
+        num_filters, stride = maps.shape[-1], self.bins + 1
+        counts = np.zeros((num_filters, stride), np.int64)
+        offsets = np.arange(num_filters) * stride
+        for i in indices:
+            index = self._bins_of(upsample(maps[i], sizes[i]).reshape(-1, num_filters))
+            counts += np.bincount((index + offsets).ravel(),
+                                  minlength=num_filters * stride).reshape(num_filters, stride)
+        return counts
+
+    def edge_bins(self, counts, rank):
+        """The bin holding each filter's ``rank``-th largest value, and its rank inside it."""
+        inside = counts[:, :self.bins]
+        from_top = np.cumsum(inside[:, ::-1], axis=1)
+        hit = np.argmax(from_top >= rank[:, None], axis=1)
+        edge = self.bins - 1 - hit
+        rows = np.arange(len(rank))
+        above = from_top[rows, hit] - inside[rows, edge]
+        return edge, np.where(self.searching, rank - above, rank)
+
+    def edge_values(self, maps, sizes, edge, collect, indices):
+        """The edge bins' values of the ``collect`` filters (``{filter: array}``), and every
+        filter's new range: its edge bin's smallest and largest value while searching."""
+        num_filters = maps.shape[-1]
+        kept = {int(f): [] for f in np.flatnonzero(collect)}
+        low = np.full(num_filters, np.inf, np.float32)
+        high = np.full(num_filters, -np.inf, np.float32)
+        for i in indices:
+            values = upsample(maps[i], sizes[i]).reshape(-1, num_filters)
+            member = self._bins_of(values) == edge
+            low = np.minimum(low, np.where(member, values, np.inf).min(axis=0))
+            high = np.maximum(high, np.where(member, values, -np.inf).max(axis=0))
+            rows, cols = np.nonzero(member & collect)
+            for f, group in _grouped(cols, values[rows, cols]):
+                kept[f].append(group)
+        values = {f: np.concatenate(v) for f, v in kept.items()}
+        return (values, np.where(self.searching, low, self.low),
+                np.where(self.searching, high, self.high))
+
+
+def _grouped(keys: np.ndarray, values: np.ndarray):
+    """``(key, values of that key)`` for each distinct key."""
+    order = np.argsort(keys, kind="stable")
+    keys, values = keys[order], values[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if keys.size else []
+    ends = list(starts[1:]) + [keys.size]
+    for start, end in zip(starts, ends):
+        yield int(keys[start]), values[start:end]
 
 
 def iou(segmentation: np.ndarray, target: np.ndarray, valid: np.ndarray) -> np.ndarray:

@@ -70,6 +70,25 @@ def test_dataset_thresholds_exact_after_upsampling():
         assert np.all((ups >= got).sum(axis=0) == k)  # continuous values: no ties
 
 
+def test_dataset_thresholds_narrow_when_a_bin_is_crowded():
+    # ReLU-like maps: most values are exactly 0 and the rest crowd near it, so the threshold's
+    # bin holds far more than ``keep`` values; the search narrows (several passes) and still
+    # selects the exact value, including a threshold that is one of the tied zeros.
+    rng = np.random.default_rng(2)
+    maps = np.maximum(rng.normal(-1.0, 1.0, size=(6, 3, 3, 5)), 0).astype(np.float32)
+    maps[..., 1] = np.where(maps[..., 1] > 0, 1e-7 * maps[..., 1], 0)  # crowded near zero
+    maps[..., 2] = 0.0  # a dead filter: every value tied
+    sizes = [(8, 8)] * 3 + [(5, 9)] * 3
+    ups = np.concatenate([loc.upsample(m, s).reshape(-1, 5) for m, s in zip(maps, sizes)])
+    for top in (0.2, 0.6, 0.95):
+        k = math.ceil(top * len(ups))
+        want = -np.sort(-ups, axis=0)[k - 1]
+        for bins, keep in ((16, 4), (4096, 1 << 16), (2, 1)):
+            got = loc.dataset_thresholds(maps, sizes, top, bins=bins, keep=keep)
+            np.testing.assert_array_equal(got, want, err_msg=f"top {top}, bins {bins}")
+    assert want[2] == 0.0 and want[0] == 0.0  # top 95%: ties at zero decide
+
+
 def test_one_filter_ious_upsample_map_to_mask_size():
     # A 2x2 map with one hot corner, bilinearly upsampled to 4x4: its top 4 of 16 values are
     # the top-left 2x2 block (1, .75, .75, .5625), exactly the target.
