@@ -45,6 +45,10 @@ def main(argv):
     print(f"{split} accuracy {metrics[split + '/accuracy']:.4f}  {split} CE "
           f"{metrics[split + '/cross_entropy']:.4f}  gate density {metrics['gate_density']:.4f}  "
           f"-> {config.output_dir}")
+    if metrics.get("gate_target") and not metrics["gate_target"]["reached"]:
+        from lsg_tf.core.gate import target_missed_line
+
+        print(f"WARNING: {target_missed_line(metrics['gate_target'])}", file=sys.stderr)
     if metrics.get("masking"):
         from lsg_tf.analysis.masking import summary_line
 

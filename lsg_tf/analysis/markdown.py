@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from lsg_tf.analysis import correlation, report_intervals
+from lsg_tf.core import gate as gate_lib
 from lsg_tf.reporting import paper
 from lsg_tf.reporting.formatting import MISSING, fmt, is_missing
 
@@ -88,7 +89,11 @@ def _runs(runs, names) -> list:
                    for r in runs])
     rows.append(["gate used by the analyses"]
                 + ["trained G" if r.gate_trained else "Φ's G" for r in runs])
-    return ["## Runs", "", _table(["setting"] + names, rows), ""]
+    missed = [f"**Warning: run {name}: {gate_lib.target_missed_line(r.training['gate_target'])}.**"
+              for r, name in zip(runs, names)
+              if (r.training.get("gate_target") or {}).get("reached") is False]
+    return ["## Runs", "", _table(["setting"] + names, rows), ""] + (
+        missed + [""] if missed else [])
 
 
 def _at_a_glance(runs) -> list:

@@ -338,7 +338,8 @@ def analyse_runs(run_dirs: Sequence[str], names: Sequence[str] | None = None,
         result.config = _public_config(run.config)
         result.training = {k: run.metrics.get(k) for k in
                            ("test/accuracy", "test/cross_entropy", "gate_density",
-                            "wall_time_seconds", "num_train", "num_test", "epochs")}
+                            "wall_time_seconds", "num_train", "num_test", "epochs",
+                            "gate_target")}
         analyses.append(result)
     return Report(runs=analyses, data=test, options=options)
 

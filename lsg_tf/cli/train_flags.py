@@ -113,8 +113,12 @@ _FIXED_GATE = flags.DEFINE_string(
     "Train with a fixed gate: 'PER_CLASS,SHARED' (appendix C: 6,4) or a .npy file.")
 _GATE_OPTIMIZER = flags.DEFINE_enum("gate_optimizer", "adam", list(choices.GATE_OPTIMIZERS),
                                     "Optimizer of G; 'same' uses the network optimizer.")
-_GATE_LR = flags.DEFINE_float("gate_learning_rate", 0.01, "Learning rate of G's optimizer.",
-                              lower_bound=0)
+_GATE_LR = flags.DEFINE_float(
+    "gate_learning_rate", 0.01,
+    "Learning rate of G's optimizer. An Adam gate needs at least (1 - density_target) / rate "
+    "gated steps (the LSG or joint path) to reach its target: the run warns before training "
+    "when --epochs, --period and --phase give fewer, and after training when the gate ends "
+    "more than 20% above its target (metrics.json: gate_target).", lower_bound=0)
 # Run.
 _SEED = flags.DEFINE_integer("seed", 0, "Seed for initialisation, data order and augmentation.")
 STRATEGY = flags.DEFINE_enum(

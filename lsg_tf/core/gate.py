@@ -10,6 +10,8 @@ This module is plain maths on ``keras.ops`` / numpy; it is reused by training, t
 
 from __future__ import annotations
 
+import math
+
 import keras
 import numpy as np
 from keras import ops
@@ -64,6 +66,58 @@ def density(gate):
 def default_density_target(num_classes: int) -> float:
     """``min(1, 1.5 / C)``: about 1.5 classes per filter (0.15 for C = 10)."""
     return min(1.0, 1.5 / num_classes)
+
+
+TARGET_TOLERANCE = 0.2  # a trained gate may end this fraction of its target above it
+
+
+def target_check(trained_density: float, density_target: float,
+                 tolerance: float = TARGET_TOLERANCE) -> dict:
+    """Whether a trained gate reached its target density (the sparsity term of Eq. 2).
+
+    The term pulls ``||G||_1`` to ``s``; a gate that ends above ``(1 + tolerance) * target``
+    had too few gated steps (or too low a rate) to get there, and its "class-specific"
+    filters are not: such a run must say so.
+
+    Returns:
+        ``{"density", "target", "tolerance", "reached"}``.
+    """
+    if not 0 <= tolerance:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance!r}")
+    limit = float(density_target) * (1.0 + tolerance)
+    return {"density": float(trained_density), "target": float(density_target),
+            "tolerance": float(tolerance), "reached": bool(trained_density <= limit + 1e-9)}
+
+
+def adam_steps_needed(density_target: float, learning_rate: float) -> int:
+    """Fewest Adam steps that can take the all-one start to ``density_target``.
+
+    An Adam step moves an entry by about its learning rate at most (for a steady gradient),
+    and the projection of Eq. 2 only raises entries (it divides by column maxima <= 1), so
+    the mean entry falls by at most the rate per step and needs ``(1 - target) / rate``
+    steps: a necessary bound, not a sufficient one.
+    """
+    if not learning_rate > 0:
+        raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
+    return math.ceil((1.0 - float(density_target)) / float(learning_rate) - 1e-9)
+
+
+def too_few_steps_line(gated_steps: int, steps_needed: int) -> str:
+    """One line for a schedule with fewer gated steps than :func:`adam_steps_needed`."""
+    return (f"the schedule gives the gate {gated_steps} gated steps, fewer than the "
+            f"{steps_needed} an Adam gate at this rate needs to reach its target from all "
+            "ones; raise --gate_learning_rate, --epochs or the gated epochs")
+
+
+def target_missed_line(check: dict) -> str:
+    """One line for a gate that missed its target (empty when it reached it)."""
+    if check["reached"]:
+        return ""
+    return (f"the trained gate's density {check['density']:.3f} is above its target "
+            f"{check['target']:.3g} (by more than {check['tolerance']:.0%}): too few gated "
+            "steps or too low a gate rate for this run; its filters are not class-specific "
+            "yet (raise --gate_learning_rate, --epochs or, for the alternating scheme, the "
+            "gated epochs)")
 
 
 def target_norm(density_target: float, num_classes: int, num_filters: int) -> float:

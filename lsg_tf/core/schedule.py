@@ -81,3 +81,18 @@ class Schedule:
         if path != MIXED:
             return path
         return LSG if step % self.period == self.phase else STD
+
+    def gated_steps(self, epochs: int, steps_per_epoch: int, initial_epoch: int = 0) -> int:
+        """Optimizer steps from ``initial_epoch`` to ``epochs`` that train the gate (the LSG
+        or joint path): what the gate has to reach its target with."""
+        count = 0
+        for epoch in range(initial_epoch, epochs):
+            path = self.path_for_epoch(epoch)
+            if path in (LSG, JOINT):
+                count += steps_per_epoch
+            elif path == MIXED:
+                first = epoch * steps_per_epoch
+                count += sum(1 for step in range(first, first + steps_per_epoch)
+                             if step % self.period == self.phase)
+        return count
+

@@ -232,8 +232,12 @@ def _train_locked(config: TrainConfig, strategy, run_dir: str, is_chief: bool,
     run_io.write_json(os.path.join(run_dir, run_io.CONFIG_FILE), dataclasses.asdict(config))
     if flagfile is not None:
         run_io.write_text(os.path.join(run_dir, run_io.FLAGS_FILE), flagfile)
+    budget = gate_budget(config, model, steps)
     if config.verbose:
         print(f"Augmentation: {augment}")
+        if budget and budget["gated_steps"] < (budget["steps_needed"] or 0):
+            print("WARNING: " + gate_lib.too_few_steps_line(budget["gated_steps"],
+                                                            budget["steps_needed"]))
     if initial_epoch < config.epochs:
         if config.verbose and initial_epoch:
             print(f"Resuming {run_dir} at epoch {initial_epoch + 1}/{config.epochs}")
@@ -278,12 +282,30 @@ def _train_locked(config: TrainConfig, strategy, run_dir: str, is_chief: bool,
         "wall_time_seconds": wall_time,
         "history": history,
     }
-    metrics.update(class_specificity(model, gate, splits, gated=model.schedule.scheme != "std"))
+    gated = model.schedule.scheme != "std"
+    if gated and model.fixed_gate is None:
+        metrics["gate_target"] = {**gate_lib.target_check(float(gate.mean()),
+                                                          model.density_target), **budget}
+    metrics.update(class_specificity(model, gate, splits, gated=gated))
     finish_run(run_dir, model, gate, metrics, splits.class_names)
     if config.export_dir and is_chief:
         metrics["export"] = _export(model, config, run_dir)
         run_io.write_json(os.path.join(run_dir, run_io.METRICS_FILE), metrics)
     return metrics
+
+
+def gate_budget(config: TrainConfig, model, steps_per_epoch: int) -> dict:
+    """``{"gated_steps", "steps_needed"}`` of a run that trains its gate (else ``{}``):
+    the schedule's gated steps over the whole run, and for an Adam gate the fewest that can
+    reach the target (:func:`lsg_tf.core.gate.adam_steps_needed`; None for SGD)."""
+    if model.schedule.scheme == "std" or model.fixed_gate is not None:
+        return {}
+    adam = config.gate_optimizer == "adam" or (config.gate_optimizer == "same"
+                                               and config.optimizer in ("adam", "adamw"))
+    rate = config.gate_learning_rate if config.gate_optimizer != "same" else config.learning_rate
+    return {"gated_steps": model.schedule.gated_steps(config.epochs, steps_per_epoch),
+            "steps_needed": gate_lib.adam_steps_needed(model.density_target, rate)
+            if adam else None}
 
 
 def _cached_datasets(frozen, model, splits, config: TrainConfig, initial_epoch: int):

@@ -81,6 +81,11 @@ def test_report_cli_compares_two_real_runs(tiny_runs):
     assert "--run=runs/std --run=runs/lsg --names=std,lsg" in text
     assert str(root) not in text and str(root) not in (out / "report.json").read_text()
     assert "| C_IC |" in text and "| Φ |" in text
+    # Two steps of gate training leave the gate far above its target: the report says so for
+    # the LSG run only (an STD run has no target to reach).
+    reached = runs["lsg"][1]["gate_target"]["reached"]
+    assert ("**Warning: run lsg: the trained gate's density" in text) == (not reached)
+    assert "gate_target" not in runs["std"][1] and "Warning: run std" not in text
 
 
 def test_report_cli_rejects_bad_mask_classes(tmp_path):

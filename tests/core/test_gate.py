@@ -111,3 +111,24 @@ def test_parse_fixed_gate_spec_file_and_errors(tmp_path):
         gate_lib.parse_fixed_gate("six", 10, 64)
     with pytest.raises(ValueError, match="per_class must be an integer >= 1"):
         gate_lib.fixed_gate_matrix(10, 0, 4)
+
+
+def test_target_check_flags_a_gate_above_its_target():
+    check = gate_lib.target_check(0.305, 0.15)
+    assert check == {"density": 0.305, "target": 0.15, "tolerance": 0.2, "reached": False}
+    assert "0.305 is above its target 0.15" in gate_lib.target_missed_line(check)
+    assert gate_lib.target_check(0.18, 0.15)["reached"]  # exactly at the tolerance
+    assert not gate_lib.target_check(0.1801, 0.15)["reached"]
+    assert gate_lib.target_check(0.10, 0.15)["reached"]  # below the target is fine
+    assert gate_lib.target_missed_line(gate_lib.target_check(0.15, 0.15)) == ""
+    with pytest.raises(ValueError, match="tolerance"):
+        gate_lib.target_check(0.2, 0.15, tolerance=-0.1)
+
+
+def test_adam_steps_needed_is_the_distance_over_the_rate():
+    assert gate_lib.adam_steps_needed(0.15, 0.01) == 85
+    assert gate_lib.adam_steps_needed(0.15, 1e-3) == 850
+    assert gate_lib.adam_steps_needed(1.0, 0.1) == 0
+    assert "12 gated steps, fewer than the 85" in gate_lib.too_few_steps_line(12, 85)
+    with pytest.raises(ValueError, match="learning_rate"):
+        gate_lib.adam_steps_needed(0.15, 0.0)

@@ -42,3 +42,14 @@ def test_step_unit_alternates_steps_after_the_warmup():
 def test_schedule_rejects_bad_values(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Schedule(**kwargs)
+
+
+def test_gated_steps_count_the_steps_that_train_the_gate():
+    # Algorithm 1 at 10 epochs, period 3, phase 1, one warm-up epoch: epochs 1, 4, 7.
+    assert Schedule("alternate", 3, 1, warmup_epochs=1).gated_steps(10, 5) == 15
+    assert Schedule("alternate", 3, 1).gated_steps(10, 5, initial_epoch=5) == 5  # epoch 7
+    assert Schedule("joint", warmup_epochs=2).gated_steps(6, 7) == 28
+    assert Schedule("std").gated_steps(6, 7) == 0
+    # Step clock, period 2 / phase 1, 3 steps an epoch, epoch 0 warm-up: global steps 3..8
+    # of which 3, 5, 7 are gated.
+    assert Schedule("alternate", 2, 1, warmup_epochs=1, unit="step").gated_steps(3, 3) == 3

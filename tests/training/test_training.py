@@ -88,6 +88,12 @@ def test_cli_writes_the_run_folder(tmp_path):
                 "train/gate_density", "train/accuracy", "test/accuracy", "test/std_ce"):
         assert len(m["history"][key]) == 2, key
     assert m["wall_time_seconds"] > 0
+    # One gated epoch of 4 steps cannot take an all-one gate to the 0.15 target: said loudly.
+    # Epoch 1 of 2 is gated (4 steps); an Adam gate at 0.01 needs ceil(0.85 / 0.01) = 85.
+    assert m["gate_target"] == {"density": m["gate_density"], "target": 0.15,
+                                "tolerance": 0.2, "reached": False, "gated_steps": 4,
+                                "steps_needed": 85}
+    assert "WARNING: the trained gate's density" in proc.stderr
     flags_text = (out / "flags.txt").read_text()
     assert "--train_subset=200" in flags_text and "--scheme=alternate" in flags_text
     assert "--batch_norm=fused" in flags_text
