@@ -112,3 +112,17 @@ class Page:
                 f"{NO_INTERVAL} ({fmt(values[n], digits)} vs {fmt(values.get('std'), digits)})")
         self.claims.append((text, cells))
         return "; ".join(f"{n}: {v}" for n, v in cells.items())
+
+
+NOTES_HEADING = "## Notes on this run"
+
+
+def kept_notes(path: str) -> str:
+    """The hand-written section :data:`NOTES_HEADING` (and what follows it) of the page being
+    replaced, so that rewriting the page keeps the commentary written after the run."""
+    if not os.path.exists(path):
+        return ""
+    with open(path, encoding="utf-8") as f:
+        old = f.read()
+    start = old.find("\n" + NOTES_HEADING + "\n")
+    return "" if start < 0 else "\n" + old[start:].rstrip("\n").lstrip("\n") + "\n"

@@ -17,7 +17,7 @@ from lsg_tf import run_io
 from lsg_tf.analysis import localization_report, report_lib
 from lsg_tf.reporting import paper
 from lsg_tf.reporting.formatting import MISSING, fmt
-from lsg_tf.reproduction import commands, scheme_table, tiny_imagenet_page
+from lsg_tf.reproduction import commands, page_parts, scheme_table, tiny_imagenet_page
 from lsg_tf.reproduction.experiments import (
     ATTACK_DIR,
     LABELS,
@@ -392,19 +392,5 @@ def write_page(out_dir: str, budget, variants, stages: dict, command: str,
     # The summary comes first but lists the claims the sections checked.
     lines = _introduction(page, budget, command, attacks) + _summary(page) + sections
     path = os.path.join(out_dir, PAGE_FILE)
-    run_io.write_text(path, "\n".join(lines) + _kept_notes(path))
+    run_io.write_text(path, "\n".join(lines) + page_parts.kept_notes(path))
     return path
-
-
-NOTES_HEADING = "## Notes on this run"
-
-
-def _kept_notes(path: str) -> str:
-    """The hand-written section :data:`NOTES_HEADING` (and what follows it) of the page being
-    replaced, so that rewriting the page keeps the commentary written after the run."""
-    if not os.path.exists(path):
-        return ""
-    with open(path, encoding="utf-8") as f:
-        old = f.read()
-    start = old.find("\n" + NOTES_HEADING + "\n")
-    return "" if start < 0 else "\n" + old[start:].rstrip("\n").lstrip("\n") + "\n"

@@ -9,7 +9,8 @@ seeds, then in-distribution localization against the test images' boxes.
 :func:`reproduce_tiny_imagenet` trains every (setting, variant, seed) run (resuming, skipping
 finished ones), runs :func:`~lsg_tf.analysis.box_localization_report.box_localization_report`
 per setting into ``out_dir/<setting>/`` and writes ``out_dir/README.md``
-(:mod:`lsg_tf.reproduction.tiny_imagenet_page`).
+(:mod:`lsg_tf.reproduction.tiny_imagenet_page`), with the settings not rerun read from
+``out_dir`` where an earlier command wrote them.
 """
 
 from __future__ import annotations
@@ -85,7 +86,22 @@ def reproduce_tiny_imagenet(out_dir: str, runs_dir: str, data_dir: str,
         kwargs = {"resamples": resamples} if resamples else {}
         documents[setting] = report.box_localization_report(
             runs, data_dir, os.path.join(out_dir, setting), command, **kwargs)
+    documents = with_kept_settings(out_dir, documents)
     summary = {"command": command, "settings": {
         s: {"flagfile": SETTINGS[s], "folder": s} for s in documents}}
     run_io.write_json(os.path.join(out_dir, tiny_imagenet_page.RESULTS_FILE), summary)
     return tiny_imagenet_page.write_page(out_dir, documents, command)
+
+
+def with_kept_settings(out_dir: str, documents: dict) -> dict:
+    """``documents`` (``{setting: box-localization document}``) with the settings that were
+    not rerun read from ``out_dir`` where an earlier command left them, in :data:`SETTINGS`'
+    order."""
+    from lsg_tf.analysis.box_localization_report import JSON_FILE
+
+    documents = dict(documents)
+    for setting in SETTINGS:
+        kept = os.path.join(out_dir, setting, JSON_FILE)
+        if setting not in documents and os.path.exists(kept):
+            documents[setting] = run_io.read_json(kept)
+    return {s: documents[s] for s in SETTINGS if s in documents}

@@ -17,6 +17,7 @@ from lsg_tf import run_io
 from lsg_tf.reporting import paper
 from lsg_tf.reporting.formatting import fmt, signed_interval
 from lsg_tf.reproduction.experiments import LABELS
+from lsg_tf.reproduction.page_parts import kept_notes
 
 PAGE_FILE = "README.md"
 TINY_DIR = "tiny-imagenet"  # the folder of this page beside the main results page
@@ -149,7 +150,7 @@ def write_page(out_dir: str, documents: dict, command: str) -> str:
     for name, document in documents.items():
         text += setting_section(name, document)
     path = os.path.join(out_dir, PAGE_FILE)
-    run_io.write_text(path, "\n".join(text))
+    run_io.write_text(path, "\n".join(text) + kept_notes(path))
     return path
 
 

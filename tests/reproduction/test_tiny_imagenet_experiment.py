@@ -77,3 +77,20 @@ def test_main_page_section_without_and_with_the_experiment(tmp_path):
     # fox: joint 0.1 vs STD 0.3 at the top 30% (the second variant): one class worse.
     assert "below STD's in 1 of 2 classes: fox (-0.200)" in text
     assert "](tiny-imagenet/scratch/box_localization.png)" in text
+
+
+def test_a_setting_not_rerun_keeps_its_results_and_the_page_its_notes(tmp_path):
+    (tmp_path / "scratch").mkdir()
+    (tmp_path / "scratch" / "box_localization.json").write_text(json.dumps(_document(True)))
+    rerun = {"finetune": _document(False)}
+    documents = tiny_imagenet.with_kept_settings(str(tmp_path), rerun)
+    assert list(documents) == ["scratch", "finetune"]  # the page's order, not the rerun's
+    assert documents["scratch"] == _document(True) and documents["finetune"] is rerun["finetune"]
+    assert list(tiny_imagenet.with_kept_settings(str(tmp_path / "none"), rerun)) == ["finetune"]
+    page = tmp_path / "README.md"
+    page.write_text("# old page\n\nold numbers\n\n## Notes on this run\n\n- written by hand\n")
+    tiny_imagenet_page.write_page(str(tmp_path), documents, "python -m lsg_tf.reproduce ...")
+    text = page.read_text()
+    assert "old numbers" not in text
+    assert text.endswith("## Notes on this run\n\n- written by hand\n")
+    assert text.index("## Setting A") < text.index("## Setting B")
