@@ -162,7 +162,8 @@ def markdown(document: dict) -> str:
                  "|---|---|" + "---|" * len(_LABELS)]
         for row in document["totals"]:
             if row["variant"] == variant:
-                text.append(f"| {row['run']} | {row['seed']} | "
+                seed = "—" if row["seed"] is None else row["seed"]  # no model, no seed
+                text.append(f"| {row['run']} | {seed} | "
                             + " | ".join(fmt(row.get(m), 3) for m in _LABELS) + " |")
         text += ["", "| metric | LSG run | vs | seed | LSG | STD | LSG − STD [95% CI] | "
                  "verdict |", "|---|---|---|---|---|---|---|---|"]

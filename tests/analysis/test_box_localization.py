@@ -123,6 +123,7 @@ def test_report_end_to_end_on_two_tiny_runs(tmp_path):
     assert ("std_grad_cam", "top30_ap30") in totals and ("joint", "top20_ap15") in totals
     text = (out / "box_localization.md").read_text()
     assert "## top20_ap15" in text and "## top30_ap30" in text and "pointing game" in text
+    assert "| centre_prior | — |" in text and "None" not in text
     assert json.loads((out / "box_localization.json").read_text())["command"] == "cmd"
     with Image.open(out / "box_localization.png") as png:
         assert png.size[0] > 200
