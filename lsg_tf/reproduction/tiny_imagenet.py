@@ -3,8 +3,8 @@ seeds, then in-distribution localization against the test images' boxes.
 
 * ``scratch`` (``tiny_imagenet.flags``): trained from random initialisation at 64x64;
 * ``finetune`` (``tiny_imagenet_finetune.flags``): ImageNet EfficientNet-Lite0 with all but its
-  top two blocks frozen, fine-tuned with the paper's optimiser (Adam, 1e-5 for the network,
-  1e-3 for the gate; section 4) on the frozen part's cached output.
+  top two blocks frozen, fine-tuned with the paper's optimiser (Adam; section 4) at the
+  flagfile's rates for its budget, on the frozen part's cached output.
 
 :func:`reproduce_tiny_imagenet` trains every (setting, variant, seed) run (resuming, skipping
 finished ones), runs :func:`~lsg_tf.analysis.box_localization_report.box_localization_report`
