@@ -62,7 +62,8 @@ _LR_WARMUP = flags.DEFINE_float(
     lower_bound=0, upper_bound=0.99)
 _NESTEROV = flags.DEFINE_bool("nesterov", True, "Nesterov momentum for SGD.")
 _WEIGHT_DECAY = flags.DEFINE_float(
-    "weight_decay", 5e-4, "Weight decay, as SGD's (gradient wd*w); see --weight_decay_scope.",
+    "weight_decay", 5e-4, "Weight decay, as SGD's (gradient wd*w); see --weight_decay_scope. With "
+    "--optimizer=adamw, AdamW's decoupled decay (w -= lr*wd*w) instead, never on G.",
     lower_bound=0)
 _WD_SCOPE = flags.DEFINE_enum(
     "weight_decay_scope", "all", list(choices.WEIGHT_DECAY_SCOPES),

@@ -196,7 +196,8 @@ def _train_locked(config: TrainConfig, strategy, run_dir: str, is_chief: bool,
     with strategy.scope():
         backbone = backbones.build_backbone(config.model, splits.image_shape,
                                             weights=config.backbone_weights,
-                                            weight_decay=config.weight_decay, seed=config.seed,
+                                            weight_decay=l2_weight_decay(config),
+                                            seed=config.seed,
                                             weight_decay_scope=config.weight_decay_scope,
                                             initializer=config.initializer,
                                             batch_norm=config.batch_norm,
@@ -211,7 +212,7 @@ def _train_locked(config: TrainConfig, strategy, run_dir: str, is_chief: bool,
                 sparsity_coefficient=config.sparsity_coefficient,
                 density_target=config.density_target, sparsity_form=config.sparsity_form,
                 fixed_gate=fixed, input_mean=mean, input_std=std,
-                class_names=splits.class_names, classifier_weight_decay=config.weight_decay,
+                class_names=splits.class_names, classifier_weight_decay=l2_weight_decay(config),
                 classifier_bias_decay=config.weight_decay_scope == "all")
             return LSGModel(net, splits.num_classes, **{**settings, **overrides})
 
@@ -409,7 +410,19 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizer
         return keras.optimizers.SGD(lr, momentum=config.momentum, nesterov=config.nesterov)
     if config.optimizer == "adam":
         return keras.optimizers.Adam(lr)
-    return keras.optimizers.AdamW(lr)
+    # AdamW's own decoupled decay (w -= lr * wd * w) at --weight_decay, in place of the L2
+    # terms (l2_weight_decay), on the same variables; never on the gate G.
+    optimizer = keras.optimizers.AdamW(lr, weight_decay=config.weight_decay)
+    excluded = ["gate"] + (["bias", "gamma", "beta"]
+                           if config.weight_decay_scope == "kernels" else [])
+    optimizer.exclude_from_weight_decay(var_names=excluded)
+    return optimizer
+
+
+def l2_weight_decay(config: TrainConfig) -> float:
+    """The L2 coefficient of the network's regularizers: ``weight_decay``, or 0 for AdamW,
+    which decays the weights itself (:func:`make_optimizer`)."""
+    return 0.0 if config.optimizer == "adamw" else config.weight_decay
 
 
 def make_gate_optimizer(config: TrainConfig):

@@ -83,6 +83,28 @@ def test_nesterov_reaches_the_optimizer(tmp_path):
     assert not make_optimizer(TrainConfig(output_dir=str(tmp_path), nesterov=False), 10).nesterov
 
 
+@pytest.mark.parametrize("scope, decayed", [("kernels", {"kernel"}),
+                                            ("all", {"kernel", "bias", "gamma", "beta"})])
+def test_adamw_decays_at_weight_decay_never_the_gate(tmp_path, scope, decayed):
+    # With zero gradients an AdamW step only decays: w <- w (1 - lr wd) on the decayed
+    # variables, the others (and the gate G, whatever the scope) unchanged.
+    config = TrainConfig(output_dir=str(tmp_path), optimizer="adamw", learning_rate=0.1,
+                         lr_schedule="constant", lr_warmup_fraction=0, weight_decay=0.5,
+                         weight_decay_scope=scope)
+    from lsg_tf.training.train_lib import l2_weight_decay
+
+    assert l2_weight_decay(config) == 0.0  # no L2 term on top of the decoupled decay
+    names = ("kernel", "bias", "gamma", "beta", "gate")
+    variables = [keras.Variable(np.full((2,), 2.0, "float32"), name=n) for n in names]
+    optimizer = make_optimizer(config, 10)
+    optimizer.apply_gradients([(np.zeros(2, "float32"), v) for v in variables])
+    for name, variable in zip(names, variables):
+        want = 2.0 * (1 - 0.1 * 0.5) if name in decayed else 2.0
+        np.testing.assert_allclose(np.asarray(variable), want, rtol=1e-6, err_msg=name)
+    sgd = TrainConfig(output_dir=str(tmp_path), weight_decay=0.5)
+    assert l2_weight_decay(sgd) == 0.5
+
+
 @pytest.mark.parametrize("field, value", [("lr_warmup_fraction", 1.0), ("lr_warmup_fraction", -0.1),
                                           ("weight_decay_scope", "bn"), ("initializer", "glorot"),
                                           ("validation_size", 0)])
