@@ -20,7 +20,7 @@ LAYERS = (
     ("//lsg_tf/data", "//lsg_tf/reporting"),
     ("//lsg_tf/core/backbones",),
     ("//lsg_tf/core",),
-    ("//lsg_tf:run_io",),
+    ("//lsg_tf:run_io", "//lsg_tf/flags"),
     ("//lsg_tf",),
 )
 RANK = {target: rank for rank, targets in enumerate(LAYERS) for target in targets}
