@@ -12,7 +12,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Top to bottom; a module may import its own package and packages of lower layers only.
 LAYERS = (
-    ("//lsg_tf:cli", "//tools", "//bench"),  # the verb CLIs, tools/, bench/
+    ("//tools", "//bench"),  # tools/ (tools/attack_eval runs lsg_tf.attack_eval), bench/
+    ("//lsg_tf:cli",),  # the verb CLIs
     ("//lsg_tf/cli",),  # helpers of the CLIs only
     ("//lsg_tf/reproduction",),
     ("//lsg_tf/training",),

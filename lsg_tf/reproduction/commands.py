@@ -32,7 +32,7 @@ _FLOAT = ("DEFINE_float", "DEFINE_multi_float")
 
 
 def module_file(module: str) -> str:
-    """The source file of ``module`` (``"lsg_tf.report"``, ``"tools.attack_eval"``)."""
+    """The source file of ``module`` (``"lsg_tf.report"``, ``"lsg_tf.attack_eval"``)."""
     path = os.path.join(ROOT, *module.split(".")) + ".py"
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no source of the command-line module {module!r}")

@@ -23,6 +23,7 @@ def _cli(*args, cwd=ROOT):
 
 @pytest.mark.parametrize("args, message", [
     (["tools/attack_eval.py", "--run=r", "--out=o", "extra"], "unexpected arguments: extra"),
+    (["-m", "lsg_tf.attack_eval", "--run=r", "--out=o", "extra"], "unexpected arguments: extra"),
     (["-m", "lsg_tf.localize", "--run=r", "--out=o", "--variants=2:3"],
      "--variants entry '2:3': expected top_fraction:iou_threshold with top_fraction in (0, 1] "
      "and iou_threshold in [0, 1)"),
