@@ -75,8 +75,8 @@ bazel-test: setup data bazel
 	LSG_TF_VENV=$(abspath $(VENV)) bazel test //...; status=$$?; bazel shutdown; exit $$status
 
 # `pip install .` into a fresh virtualenv, then the package from another folder: a tiny training
-# run on a packaged flagfile, the CIFAR-10 reproduction's stages checked against their CLIs, and
-# a tiny reproduction (Table 3 on a generated miniature Tiny ImageNet: one variant, one epoch,
+# run on a packaged flagfile, the CIFAR-10 reproduction's stages checked against their CLIs, the
+# attack CLI's help, and a tiny reproduction (Table 3 on a generated miniature Tiny ImageNet: one variant, one epoch,
 # no attacks; about a minute).
 PKG_VENV ?= /tmp/lsg-tf-package-check
 package-check: data
@@ -93,6 +93,7 @@ package-check: data
 	cd $(PKG_VENV)/work && $(PKG_VENV)/bin/python -c "from lsg_tf.reproduction import \
 	  reproduce_lib as r; [r.check_stage_flags(b, {'std': 'runs/std'}, 'out', 'voc') \
 	  for b in r.BUDGETS.values()]; print('reproduction stages: flags checked')"
+	cd $(PKG_VENV)/work && $(PKG_VENV)/bin/python -m lsg_tf.attack_eval --help | grep -q -- --detect
 	$(PKG_VENV)/bin/python -m tools.tiny_imagenet_sample --out=$(PKG_VENV)/tiny-imagenet
 	cd $(PKG_VENV)/work && $(PKG_VENV)/bin/python -m lsg_tf.reproduce \
 	  --localization=tiny_imagenet --data_dir=$(PKG_VENV)/tiny-imagenet --tiny_settings=scratch \
