@@ -93,7 +93,7 @@ package-check: data
 	cd $(PKG_VENV)/work && $(PKG_VENV)/bin/python -c "from lsg_tf.reproduction import \
 	  reproduce_lib as r; [r.check_stage_flags(b, {'std': 'runs/std'}, 'out', 'voc') \
 	  for b in r.BUDGETS.values()]; print('reproduction stages: flags checked')"
-	cd $(PKG_VENV)/work && $(PKG_VENV)/bin/python -m lsg_tf.attack_eval --help | grep -q -- --detect
+	cd $(PKG_VENV)/work && $(PKG_VENV)/bin/python -m lsg_tf.attack_eval --help | grep -- --detect_train_per_class >/dev/null
 	$(PKG_VENV)/bin/python -m tools.tiny_imagenet_sample --out=$(PKG_VENV)/tiny-imagenet
 	cd $(PKG_VENV)/work && $(PKG_VENV)/bin/python -m lsg_tf.reproduce \
 	  --localization=tiny_imagenet --data_dir=$(PKG_VENV)/tiny-imagenet --tiny_settings=scratch \
