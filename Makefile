@@ -74,7 +74,10 @@ clean:
 bazel-test: setup data bazel
 	LSG_TF_VENV=$(abspath $(VENV)) bazel test //...; status=$$?; bazel shutdown; exit $$status
 
-# `pip install .` into a fresh virtualenv, then the package from another folder.
+# `pip install .` into a fresh virtualenv, then the package from another folder: a tiny training
+# run on a packaged flagfile, the CIFAR-10 reproduction's stages checked against their CLIs, the
+# attack CLI's help, and a tiny reproduction (Table 3 on a generated miniature Tiny ImageNet: one variant, one epoch,
+# no attacks; about a minute).
 PKG_VENV ?= /tmp/lsg-tf-package-check
 package-check: data
 	rm -rf $(PKG_VENV) build
@@ -82,7 +85,18 @@ package-check: data
 	$(PKG_VENV)/bin/pip install -q --upgrade pip
 	$(PKG_VENV)/bin/pip install -q .
 	rm -rf build
-	cd / && $(PKG_VENV)/bin/python -c "import lsg_tf; print(lsg_tf.LSGModel)"
-	cd / && $(PKG_VENV)/bin/python -m lsg_tf.train --flagfile=$(CURDIR)/fashion.flags \
+	mkdir -p $(PKG_VENV)/work
+	cd $(PKG_VENV)/work && $(PKG_VENV)/bin/python -c "import lsg_tf; print(lsg_tf.LSGModel)"
+	cd $(PKG_VENV)/work && $(PKG_VENV)/bin/python -m lsg_tf.train --flagfile=fashion.flags \
 	  --train_subset=256 --test_subset=100 --epochs=1 --batch_size=64 --verbose=0 \
 	  --export_dir= --output_dir=$(PKG_VENV)/run
+	cd $(PKG_VENV)/work && $(PKG_VENV)/bin/python -c "from lsg_tf.reproduction import \
+	  reproduce_lib as r; [r.check_stage_flags(b, {'std': 'runs/std'}, 'out', 'voc') \
+	  for b in r.BUDGETS.values()]; print('reproduction stages: flags checked')"
+	cd $(PKG_VENV)/work && $(PKG_VENV)/bin/python -m lsg_tf.attack_eval --help | grep -- --detect_train_per_class >/dev/null
+	$(PKG_VENV)/bin/python -m tools.tiny_imagenet_sample --out=$(PKG_VENV)/tiny-imagenet
+	cd $(PKG_VENV)/work && $(PKG_VENV)/bin/python -m lsg_tf.reproduce \
+	  --localization=tiny_imagenet --data_dir=$(PKG_VENV)/tiny-imagenet --tiny_settings=scratch \
+	  --variants=std --seeds=0 --epochs=1 --train_subset=128 --runs_dir=$(PKG_VENV)/runs \
+	  --out=$(PKG_VENV)/results
+	test -s $(PKG_VENV)/results/README.md

@@ -12,7 +12,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Top to bottom; a module may import its own package and packages of lower layers only.
 LAYERS = (
-    ("//lsg_tf:cli", "//tools", "//bench"),  # the verb CLIs, tools/, bench/
+    ("//tools", "//bench"),  # tools/ (tools/attack_eval runs lsg_tf.attack_eval), bench/
+    ("//lsg_tf:cli",),  # the verb CLIs
     ("//lsg_tf/cli",),  # helpers of the CLIs only
     ("//lsg_tf/reproduction",),
     ("//lsg_tf/training",),
@@ -20,7 +21,7 @@ LAYERS = (
     ("//lsg_tf/data", "//lsg_tf/reporting"),
     ("//lsg_tf/core/backbones",),
     ("//lsg_tf/core",),
-    ("//lsg_tf:run_io",),
+    ("//lsg_tf:run_io", "//lsg_tf/flags"),
     ("//lsg_tf",),
 )
 RANK = {target: rank for rank, targets in enumerate(LAYERS) for target in targets}

@@ -2,22 +2,25 @@
 
 A usage error (a bad flag value, a missing required flag, an ``app.UsageError`` of ``main``)
 prints ``error: MESSAGE`` and ``Try --help for the flags.`` on stderr instead of the module's
-help page, and exits with the error's code (absl's: 1). A flagfile that includes itself,
-directly or through others, is refused before anything runs (absl only warns and skips it).
-No TensorFlow here: a bad command line fails fast.
+help page, and exits with the error's code (absl's: 1). ``--flagfile`` arguments are expanded
+before absl parses the flags (:func:`expand_flagfiles`): a name not found in the current folder
+is looked up beside the flagfile that includes it, then among the packaged flagfiles
+(:mod:`lsg_tf.flags`), so ``--flagfile=cifar.flags`` works from any folder. A flagfile found
+nowhere, or one that includes itself (absl only warns and skips it), is a one-line error
+before anything runs. No TensorFlow here: a bad command line fails fast.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from typing import NoReturn
 
 from absl import app, flags
 
+from lsg_tf import flags as flagfiles
+
 HELP_HINT = "Try --help for the flags."
-_DIRECTIVES = ("--flagfile=", "-flagfile=")
 
 
 def usage_error(message: str, exitcode: int = 1) -> NoReturn:
@@ -27,13 +30,13 @@ def usage_error(message: str, exitcode: int = 1) -> NoReturn:
 
 
 def run(main, argv=None) -> None:
-    """``app.run(main, argv)`` with one-line usage errors and refused flagfile cycles."""
+    """``app.run(main, argv)`` with one-line usage errors and flagfiles read from any folder."""
     argv = list(sys.argv if argv is None else argv)
-    cycle = flagfile_cycle(argv[1:])
-    if cycle:
-        chain = f" ({' -> '.join(cycle)})" if len(cycle) > 2 else ""
-        usage_error(f"flagfile {cycle[-1]} includes itself{chain}")
-    app.run(_short_usage(main), argv=argv, flags_parser=_parse_flags)
+    try:
+        args = expand_flagfiles(argv[1:])
+    except ValueError as error:
+        usage_error(str(error))
+    app.run(_short_usage(main), argv=argv[:1] + args, flags_parser=_parse_flags)
 
 
 def _parse_flags(argv):
@@ -55,42 +58,22 @@ def _short_usage(main):
     return wrapped
 
 
-def flagfile_cycle(args) -> list[str] | None:
-    """The flagfiles leading back to one of them (``[a, b, a]``), or None.
+def expand_flagfiles(args) -> list[str]:
+    """``args`` with each ``--flagfile`` argument (up to ``--``) replaced by the flags of its
+    file, as absl would insert them, with names resolved by :func:`lsg_tf.flags.resolve`.
 
-    Follows the ``--flagfile`` arguments in ``args`` (up to ``--``) and the ``--flagfile=``
-    lines of those files as absl reads them (names relative to the current folder). A file
-    that cannot be opened is left for absl to report.
+    Raises:
+        ValueError: a flagfile found nowhere, unreadable, or one that includes itself.
     """
-    for i, arg in enumerate(args):
+    expanded, rest = [], list(args)
+    while rest:
+        arg = rest.pop(0)
         if arg == "--":
-            break
-        if arg in ("--flagfile", "-flagfile") and i + 1 < len(args):
-            name = args[i + 1]
-        elif arg.startswith(_DIRECTIVES):
-            name = arg.partition("=")[2]
+            return expanded + [arg] + rest
+        if arg in ("--flagfile", "-flagfile") and rest:
+            expanded += flagfiles.lines(rest.pop(0))
+        elif arg.startswith(flagfiles.DIRECTIVES):
+            expanded += flagfiles.lines(arg.partition("=")[2].strip())
         else:
-            continue
-        cycle = _cycle_from(name.strip(), [])
-        if cycle:
-            return cycle
-    return None
-
-
-def _cycle_from(name: str, chain: list) -> list[str] | None:
-    if not name:
-        return None
-    path = os.path.realpath(os.path.expanduser(name))
-    if path in (p for _, p in chain):
-        return [n for n, _ in chain] + [name]
-    try:
-        with open(path) as f:
-            lines = f.readlines()
-    except (OSError, UnicodeDecodeError):
-        return None
-    for line in lines:
-        if line.startswith(_DIRECTIVES):
-            cycle = _cycle_from(line.partition("=")[2].strip(), chain + [(name, path)])
-            if cycle:
-                return cycle
-    return None
+            expanded.append(arg)
+    return expanded

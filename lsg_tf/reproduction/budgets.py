@@ -9,10 +9,8 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from lsg_tf.reproduction import commands
-from lsg_tf.reproduction.experiments import (  # noqa: F401
-    CIFAR_CPU_FLAGFILE,
-    CIFAR_FLAGFILE,
+from lsg_tf import flags as flagfiles
+from lsg_tf.reproduction.experiments import (
     VARIANTS,
     cifar_setting,
     seed_run_name,
@@ -36,7 +34,7 @@ class Budget:
     batch_size: int
     lr_schedule: str
     model: str = "resnet20"
-    flagfile: str = "cifar.flags"  # every other training setting; relative to the repository
+    flagfile: str = "cifar.flags"  # every other training setting; a packaged flagfile's name
     # Report (section 4.1-4.3).
     phi_steps: int = 500
     mis_max_examples: int | None = 5000
@@ -83,13 +81,14 @@ class Budget:
 
 
 def flagfile_budget(name: str, flagfile: str, **analyses) -> Budget:
-    """A :class:`Budget` that trains as ``flagfile`` does (model, subsets, epochs, batch and
-    schedule) and runs the analyses at the sample counts ``analyses`` (the rest: defaults)."""
-    setting = cifar_setting(flagfile)
+    """A :class:`Budget` that trains as the packaged ``flagfile`` (``"cifar_cpu.flags"``) does
+    (model, subsets, epochs, batch and schedule) and runs the analyses at the sample counts
+    ``analyses`` (the rest: defaults)."""
+    setting = cifar_setting(flagfiles.path(flagfile))
     return Budget(name=name, model=setting["model"], train_subset=setting.get("train_subset"),
                   test_subset=setting.get("test_subset"), epochs=setting["epochs"],
                   batch_size=setting["batch_size"], lr_schedule=setting["lr_schedule"],
-                  flagfile=os.path.relpath(flagfile, commands.ROOT), **analyses)
+                  flagfile=flagfile, **analyses)
 
 
 BUDGETS = {
@@ -97,12 +96,12 @@ BUDGETS = {
     # analyses (the results page lists each stage's wall time).
     # Table 5 on 150 test images: at least 100 correctly classified ones per model at ~75%
     # accuracy; PGD with 10 iterations (step 2.5 ε / 10) at each ε of the sweep.
-    "cpu": flagfile_budget("cpu", CIFAR_CPU_FLAGFILE, detect_train_per_class=(20, 50, 100),
+    "cpu": flagfile_budget("cpu", "cifar_cpu.flags", detect_train_per_class=(20, 50, 100),
                            detect_test_per_class=50, detect_repeats=3, pgd_iter=10,
                            pixel_images=150, pixel_iter=30, pixel_population=100,
                            ls_images=150, ls_max_candidates=128),
     # cifar.flags: the paper's setting (section 4 and appendix F), for a GPU.
-    "paper": flagfile_budget("paper", CIFAR_FLAGFILE, mis_max_examples=None),
+    "paper": flagfile_budget("paper", "cifar.flags", mis_max_examples=None),
 }
 
 
@@ -118,7 +117,7 @@ class DataSource:
 
 def main_seed(budget: Budget) -> int:
     """The seed of the budget's flagfile: its runs are the ones the analyses use."""
-    return int(cifar_setting(os.path.join(commands.ROOT, budget.flagfile)).get("seed", 0))
+    return int(cifar_setting(flagfiles.path(budget.flagfile)).get("seed", 0))
 
 
 def check_seeds(budget: Budget, seeds) -> tuple:
@@ -149,7 +148,7 @@ def train_config(budget: Budget, variant: str, runs_dir: str, source: DataSource
 
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
-    settings = cifar_setting(os.path.join(commands.ROOT, budget.flagfile))
+    settings = cifar_setting(flagfiles.path(budget.flagfile))
     main = int(settings.get("seed", 0))
     seed = main if seed is None else int(seed)
     folder = variant if seed == main else seed_run_name(variant, seed)

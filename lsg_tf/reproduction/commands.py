@@ -19,9 +19,11 @@ import os
 import shlex
 from collections.abc import Mapping
 
+from lsg_tf import flags as flagfiles
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-"""The folder holding ``lsg_tf/`` (the repository root in a checkout): the flagfiles and
-``tools/`` are found from here."""
+"""The folder holding ``lsg_tf/`` (the repository root in a checkout, ``site-packages`` in an
+installation): the command-line modules' sources are found from here."""
 
 _BOOLEAN = ("DEFINE_bool", "DEFINE_boolean")
 _LIST = ("DEFINE_list",)  # one comma-separated value
@@ -30,7 +32,7 @@ _FLOAT = ("DEFINE_float", "DEFINE_multi_float")
 
 
 def module_file(module: str) -> str:
-    """The source file of ``module`` (``"lsg_tf.report"``, ``"tools.attack_eval"``)."""
+    """The source file of ``module`` (``"lsg_tf.report"``, ``"lsg_tf.attack_eval"``)."""
     path = os.path.join(ROOT, *module.split(".")) + ".py"
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no source of the command-line module {module!r}")
@@ -149,40 +151,17 @@ def typed_command(module: str, argv, data_flags=("--data_dir", "--voc_dir"),
     return command(module, parts)
 
 
-def _flagfile_lines(path: str, including: tuple = ()) -> list[str]:
-    """The flag arguments of a flagfile, nested ``--flagfile=`` lines expanded in place.
-
-    Raises:
-        ValueError: a flagfile includes itself (directly or through others).
-    """
-    if os.path.realpath(path) in including:
-        raise ValueError(f"flagfile {path} includes itself")
-    lines = []
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if not line or line.startswith(("#", "//")):
-                continue
-            if line.startswith("--flagfile="):
-                nested = line.partition("=")[2]
-                if not os.path.isabs(nested) and not os.path.exists(nested):
-                    nested = os.path.join(os.path.dirname(path), nested)
-                lines += _flagfile_lines(nested, including + (os.path.realpath(path),))
-            else:
-                lines.append(line)
-    return lines
-
-
 def read_flagfile(path: str, module: str) -> dict:
     """The flags a flagfile sets, as values of ``module``'s flags: ints, floats, booleans,
-    lists, strings. Later lines win; comment lines (``#``, ``//``) are skipped; a nested
-    ``--flagfile=NAME`` is read from the current folder as absl reads it, or else from the
-    including file's folder.
+    lists, strings. Read with :func:`lsg_tf.flags.lines`: later lines win, comment lines
+    (``#``, ``//``) are skipped and a nested ``--flagfile=NAME`` is read from the current folder
+    as absl reads it, else beside the including file, else from the packaged flagfiles.
 
     Raises:
-        ValueError: a flag ``module`` does not define, or a flagfile that includes itself.
+        ValueError: a flag ``module`` does not define, a flagfile found nowhere, or one that
+            includes itself.
     """
-    lines = _flagfile_lines(path)
+    lines = flagfiles.lines(path)
     defined = defined_flags(module)
     values = {}
     for line in lines:

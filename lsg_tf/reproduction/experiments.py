@@ -8,12 +8,11 @@ the CPU-sized one from ``cifar_cpu.flags`` (the one place their values are writt
 
 from __future__ import annotations
 
-import os
-
+from lsg_tf import flags as flagfiles
 from lsg_tf.reproduction import commands
 
-CIFAR_FLAGFILE = os.path.join(commands.ROOT, "cifar.flags")  # the paper's setting
-CIFAR_CPU_FLAGFILE = os.path.join(commands.ROOT, "cifar_cpu.flags")  # fewer data and epochs
+CIFAR_FLAGFILE = flagfiles.path("cifar")  # the paper's setting
+CIFAR_CPU_FLAGFILE = flagfiles.path("cifar_cpu")  # fewer data and epochs
 
 # The results folder: one subfolder per analysis stage, README.md beside them.
 REPORT_DIR = "report"

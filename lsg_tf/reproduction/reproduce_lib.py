@@ -10,7 +10,7 @@ trains once per extra seed and the seeds stage tabulates them (mean ± std, LSG 
 and over test images); the analyses use the flagfile's seed.
 
 Each analysis stage does the work of a command-line module (``lsg_tf.report``,
-``tools.attack_eval``, ``lsg_tf.localize``) in this process. Its flag values are built once
+``lsg_tf.attack_eval``, ``lsg_tf.localize``) in this process. Its flag values are built once
 (:func:`report_stage_flags`, :func:`attack_stage_flags`, :func:`localization_stage_flags`):
 the work reads them, and its report records them as that module's command line, with the
 flag names checked against the module's flags (:mod:`lsg_tf.reproduction.commands`).
@@ -64,7 +64,7 @@ def _print_line(line: str) -> None:
 
 # The command-line module whose work each analysis stage does.
 REPORT_CLI = "lsg_tf.report"
-ATTACK_CLI = "tools.attack_eval"
+ATTACK_CLI = "lsg_tf.attack_eval"
 LOCALIZE_CLI = "lsg_tf.localize"
 
 
@@ -178,7 +178,7 @@ def report_stage_flags(budget: Budget, run_dirs: dict, folder: str) -> dict:
 
 
 def attack_stage_flags(budget: Budget, run_dirs: dict, folder: str) -> dict:
-    """``tools.attack_eval``'s flag values of the attack stage (output folder ``folder``)."""
+    """``lsg_tf.attack_eval``'s flag values of the attack stage (output folder ``folder``)."""
     return {"run": list(run_dirs.values()), "attacks": ["pgd", "pixel", "local_search"],
             "detect": True, "detect_train_per_class": list(budget.detect_train_per_class),
             "detect_test_per_class": budget.detect_test_per_class,
@@ -236,7 +236,7 @@ def report_stage(budget: Budget, run_dirs: dict, out_dir: str, source: DataSourc
 
 
 def _attack_config(flags: dict, data_dir: str | None = None):
-    """The :class:`~lsg_tf.robustness.evaluate.AttackEvalConfig` of ``tools.attack_eval``'s
+    """The :class:`~lsg_tf.robustness.evaluate.AttackEvalConfig` of ``lsg_tf.attack_eval``'s
     flag values ``flags`` (those the attack stage sets; the others at their defaults)."""
     from lsg_tf.robustness import evaluate
     from lsg_tf.robustness.protocol import DetectionProtocol

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import os
 
+from lsg_tf import flags as flagfiles
 from lsg_tf import run_io
 from lsg_tf.analysis import localization_report, report_lib
 from lsg_tf.reporting import paper
 from lsg_tf.reporting.formatting import MISSING, fmt
-from lsg_tf.reproduction import commands, page_parts, scheme_table, tiny_imagenet_page
+from lsg_tf.reproduction import page_parts, scheme_table, tiny_imagenet_page
 from lsg_tf.reproduction.experiments import (
     ATTACK_DIR,
     LABELS,
@@ -46,9 +47,9 @@ BEFORE_DIR = "before-recipe"
 
 
 def _setting_text(flagfile: str) -> str:
-    """The training setting of ``flagfile`` (relative to the repository) beside the budget,
-    as a sentence."""
-    s = cifar_setting(os.path.join(commands.ROOT, flagfile))
+    """The training setting of the packaged ``flagfile`` (its name) beside the budget, as a
+    sentence."""
+    s = cifar_setting(flagfiles.path(flagfile))
     recipe = ", ".join(f"{k} {s[k]}" for k in recipes.DEFAULT if k != "lr_schedule")
     # Augmentation and architecture settings the flagfile sets beyond the library's recipe.
     extra = "".join(f", {k} {s[k]}" for k in ("crop_padding", "shortcut") if k in s)

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import os
 
+from lsg_tf import flags as flagfiles
 from lsg_tf import run_io
-from lsg_tf.reproduction import commands
 from lsg_tf.reproduction.experiments import MAIN_VARIANTS, VARIANTS, cifar_setting
 
 SETTINGS = {"scratch": "tiny_imagenet.flags", "finetune": "tiny_imagenet_finetune.flags"}
@@ -35,7 +35,7 @@ def train_config(setting: str, variant: str, seed: int, runs_dir: str, data_dir:
         raise ValueError(f"setting must be one of {sorted(SETTINGS)}, got {setting!r}")
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
-    settings = cifar_setting(os.path.join(commands.ROOT, SETTINGS[setting]))
+    settings = cifar_setting(flagfiles.path(SETTINGS[setting]))
     settings.update(output_dir=os.path.join(runs_dir, setting, f"{variant}-s{int(seed)}"),
                     seed=int(seed), data_dir=data_dir, cache_dir=cache_dir, verbose=2,
                     export_dir=None)

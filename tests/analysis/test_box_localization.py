@@ -2,7 +2,6 @@
 end to end on two tiny runs trained on a miniature Tiny ImageNet folder."""
 
 import json
-import os
 import types
 
 import numpy as np
@@ -10,6 +9,7 @@ import pytest
 from PIL import Image
 
 from lsg_tf.analysis import box_localization as bl
+from tools.tiny_imagenet_sample import write_tree
 
 
 def _scores(name, scheme, seed, cam_iou, hits, one_filter_iou, grad_iou=None, grad_hits=None):
@@ -68,41 +68,12 @@ def test_comparisons_per_seed_and_pooled_by_hand():
         assert r["low"] <= r["difference"] + 1e-12 and r["difference"] <= r["high"] + 1e-12
 
 
-def _write_tree(root, size=16, per_class=6):
-    """A miniature Tiny ImageNet folder: 2 classes; each image a bright square on its box."""
-    rng = np.random.default_rng(0)
-    wnids = ("n01", "n02")
-    os.makedirs(root / "val" / "images")
-    (root / "wnids.txt").write_text("\n".join(wnids) + "\n")
-    (root / "words.txt").write_text("n01\tfox\nn02\towl\n")
-    val = []
-    for c, wnid in enumerate(wnids):
-        lines = []
-        for i in range(per_class * 2):
-            x0, y0 = (int(v) for v in rng.integers(0, size // 2, 2))
-            box = (x0, y0, x0 + size // 2 - 1, y0 + size // 2 - 1)
-            image = rng.integers(0, 60, (size, size, 3)).astype(np.uint8)
-            image[box[1]:box[3] + 1, box[0]:box[2] + 1, c] = 250
-            if i < per_class:
-                folder = root / "train" / wnid / "images"
-                os.makedirs(folder, exist_ok=True)
-                name = f"{wnid}_{i}.JPEG"
-                Image.fromarray(image).save(folder / name, "JPEG", quality=95)
-                lines.append("\t".join(map(str, (name, *box))))
-            else:
-                name = f"val_{c}_{i}.JPEG"
-                Image.fromarray(image).save(root / "val" / "images" / name, "JPEG", quality=95)
-                val.append("\t".join(map(str, (name, wnid, *box))))
-        (root / "train" / wnid / f"{wnid}_boxes.txt").write_text("\n".join(lines) + "\n")
-    (root / "val" / "val_annotations.txt").write_text("\n".join(val) + "\n")
-
-
 def test_report_end_to_end_on_two_tiny_runs(tmp_path):
     from lsg_tf.analysis.box_localization_report import box_localization_report
     from lsg_tf.training.train_lib import TrainConfig, train
 
     data_dir = tmp_path / "tiny"
-    _write_tree(data_dir)
+    write_tree(data_dir)
     runs = []
     for scheme in ("std", "joint"):
         run_dir = tmp_path / scheme

@@ -13,14 +13,17 @@ from lsg_tf.cli import entry
 HINT = entry.HELP_HINT
 
 
-def _cli(*args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+def _cli(*args, cwd=ROOT):
+    # From another folder, the checkout stays importable through PYTHONPATH.
+    path = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=path)
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
                           env=env, timeout=120)
 
 
 @pytest.mark.parametrize("args, message", [
     (["tools/attack_eval.py", "--run=r", "--out=o", "extra"], "unexpected arguments: extra"),
+    (["-m", "lsg_tf.attack_eval", "--run=r", "--out=o", "extra"], "unexpected arguments: extra"),
     (["-m", "lsg_tf.localize", "--run=r", "--out=o", "--variants=2:3"],
      "--variants entry '2:3': expected top_fraction:iou_threshold with top_fraction in (0, 1] "
      "and iou_threshold in [0, 1)"),
@@ -58,18 +61,48 @@ def _flagfiles(folder, **texts):
     return {name: str(folder / f"{name}.flags") for name in texts}
 
 
-def test_flagfile_cycle_finds_files_that_include_themselves(tmp_path):
-    f = _flagfiles(tmp_path, a="--epochs=2\n", b="", c="", d="--epochs=3\n")
+def test_flagfiles_are_expanded_in_place_and_cycles_refused(tmp_path):
+    f = _flagfiles(tmp_path, a="", b="", c="", d="--epochs=3\n")
     (tmp_path / "a.flags").write_text(f"--flagfile={f['a']}\n")
     (tmp_path / "b.flags").write_text(f"# b\n--flagfile={f['c']}\n")
     (tmp_path / "c.flags").write_text(f"--flagfile={f['b']}\n")
-    assert entry.flagfile_cycle([f"--flagfile={f['a']}"]) == [f["a"], f["a"]]
-    assert entry.flagfile_cycle(["--seed=1", "--flagfile", f["b"]]) == [f["b"], f["c"], f["b"]]
-    # A file read twice but never inside itself is fine, as is one absl cannot open.
+    with pytest.raises(ValueError, match=f"^flagfile {f['a']} includes itself$"):
+        entry.expand_flagfiles([f"--flagfile={f['a']}"])
+    with pytest.raises(ValueError, match=rf"includes itself \({f['b']} -> .*c.flags -> "):
+        entry.expand_flagfiles(["--seed=1", "--flagfile", f["b"]])
+    # A file read twice but never inside itself is fine; nothing after `--` is expanded.
     (tmp_path / "e.flags").write_text(f"--flagfile={f['d']}\n--flagfile={f['d']}\n")
-    assert entry.flagfile_cycle([f"--flagfile={tmp_path / 'e.flags'}", f"--flagfile={f['d']}",
-                                 f"--flagfile={tmp_path / 'missing.flags'}"]) is None
-    assert entry.flagfile_cycle(["--", f"--flagfile={f['a']}"]) is None
+    assert entry.expand_flagfiles(["--seed=1", f"--flagfile={tmp_path / 'e.flags'}",
+                                   "--", f"--flagfile={f['a']}"]) == [
+        "--seed=1", "--epochs=3", "--epochs=3", "--", f"--flagfile={f['a']}"]
+
+
+def test_a_nested_flagfile_is_found_beside_the_including_one_from_another_folder(tmp_path,
+                                                                                  monkeypatch):
+    (tmp_path / "sets").mkdir()
+    _flagfiles(tmp_path / "sets", base="--epochs=2\n--seed=1\n",
+               top="--flagfile=base.flags\n--epochs=3\n")
+    monkeypatch.chdir(tmp_path)  # absl alone would look for ./base.flags
+    assert entry.expand_flagfiles(["--flagfile=sets/top.flags", "--seed=4"]) == [
+        "--epochs=2", "--seed=1", "--epochs=3", "--seed=4"]
+
+
+def test_a_packaged_flagfile_is_read_from_any_folder(tmp_path):
+    # cifar_cpu.flags (with its cifar.flags) from the packaged ones: image_folder needs data.
+    proc = _cli("-m", "lsg_tf.train", "--flagfile=cifar_cpu.flags",
+                f"--output_dir={tmp_path / 'run'}", "--export_dir=", cwd=tmp_path)
+    assert proc.stderr.endswith(
+        "error: dataset 'image_folder' needs data_dir=<root with train/ and test/>\n")
+    assert proc.returncode == 1 and not (tmp_path / "run").exists()
+
+
+def test_a_flagfile_found_nowhere_is_a_one_line_error_naming_the_packaged_ones(tmp_path):
+    proc = _cli("-m", "lsg_tf.export", "--flagfile=cifar10.flags", cwd=tmp_path)
+    assert proc.stderr == ("error: flagfile cifar10.flags is not a file in the current "
+                           "folder, nor a packaged flagfile (cifar.flags, cifar_convmixer.flags, "
+                           "cifar_cpu.flags, cifar_vit.flags, fashion.flags, tiny_imagenet.flags, "
+                           f"tiny_imagenet_finetune.flags, voc.flags)\n{HINT}\n")
+    assert proc.returncode == 1
 
 
 @pytest.mark.parametrize("module, flag", [("lsg_tf.train", "--output_dir"),

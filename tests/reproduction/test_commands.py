@@ -13,11 +13,11 @@ def test_a_misspelled_flag_name_raises_naming_it():
     with pytest.raises(ValueError, match=r"python -m lsg_tf.report has no flag --phi_step;"):
         commands.argv("lsg_tf.report", {"run": ["runs/std"], "phi_step": 5})
     with pytest.raises(ValueError, match=r"has no flag --detect_train"):
-        commands.argv("tools.attack_eval", {"detect_train": [1, 2]})
+        commands.argv("lsg_tf.attack_eval", {"detect_train": [1, 2]})
 
 
 def test_argv_writes_each_kind_of_flag_as_absl_reads_it():
-    args = commands.argv("tools.attack_eval", {
+    args = commands.argv("lsg_tf.attack_eval", {
         "run": ["a/std", "a/lsg"],  # multi_string: repeated
         "attacks": ["pgd", "pixel"],  # list: comma-separated
         "detect": True, "progress": False,  # booleans
@@ -39,6 +39,13 @@ def test_command_shows_placeholders_and_quotes():
 def test_unknown_module_raises():
     with pytest.raises(FileNotFoundError, match="no source of the command-line module"):
         commands.defined_flags("lsg_tf.no_such_cli")
+
+
+def test_the_attack_stage_cli_is_in_the_package():
+    assert reproduce_lib.ATTACK_CLI == "lsg_tf.attack_eval"
+    path = commands.module_file(reproduce_lib.ATTACK_CLI)
+    assert path == os.path.join(commands.ROOT, "lsg_tf", "attack_eval.py")
+    assert commands.defined_flags("lsg_tf.attack_eval")["detect"] == "DEFINE_boolean"
 
 
 def test_read_flagfile_types_the_values_and_rejects_unknown_flags(tmp_path):

@@ -1,4 +1,5 @@
-"""tools/attack_eval end to end on two tiny real runs (STD and alternating LSG)."""
+"""lsg_tf.attack_eval end to end on two tiny real runs (STD and alternating LSG), and
+tools/attack_eval, its entry point in a checkout."""
 
 import json
 import os
@@ -35,7 +36,7 @@ def _cli(args, **kwargs):
 
 def test_attack_eval_cli_writes_tables_and_figures(trained_runs, tmp_path):
     out = tmp_path / "eval"
-    proc = _cli(["-m", "tools.attack_eval", f"--run={trained_runs[0]}",
+    proc = _cli(["-m", "lsg_tf.attack_eval", f"--run={trained_runs[0]}",
                  f"--run={trained_runs[1]}", "--attacks=pgd,pixel,local_search", "--detect",
                  f"--out={out}", "--detect_train_per_class=2,4", "--detect_test_per_class=2",
                  "--detect_repeats=2", "--detect_trees=10", "--pgd_iter=5", "--pgd_eps=8/255,0.3",
@@ -72,7 +73,7 @@ def test_attack_eval_runs_as_a_script_and_requires_runs():
     proc = _cli(["tools/attack_eval.py", "--help"])  # absl exits 1 after printing the help
     assert "Adversarial evaluation of trained runs" in proc.stdout, proc.stderr[-2000:]
     assert "--detect_train_per_class" in proc.stdout
-    proc = _cli(["-m", "tools.attack_eval", "--out=x"])
+    proc = _cli(["-m", "lsg_tf.attack_eval", "--out=x"])
     assert proc.returncode != 0 and "--run" in proc.stderr
 
 

@@ -95,7 +95,7 @@ def test_evaluate_runs_uses_the_same_images_and_targets_for_every_run(two_runs):
 def test_report_writes_tables_json_and_figures(two_runs, tmp_path):
     results = evaluate.evaluate_runs(list(two_runs), _small_config(), progress=False)
     paths = attack_report.write_report(results, str(tmp_path),
-                                       command="python -m tools.attack_eval")
+                                       command="python -m lsg_tf.attack_eval")
     for key in ("markdown", "json", "examples", "roc"):
         assert os.path.getsize(paths[key]) > 0
     text = open(paths["markdown"]).read()

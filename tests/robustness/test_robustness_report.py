@@ -65,7 +65,7 @@ def _results():
 
 
 def test_markdown_holds_table_rows_and_differences():
-    text = attack_report.markdown(_results(), "python -m tools.attack_eval --run=runs/std")
+    text = attack_report.markdown(_results(), "python -m lsg_tf.attack_eval --run=runs/std")
     assert "| 0.3 | STD | 90.00 ± 1.00 | 95.00 ± 2.00 | 90.0 [82.6, 94.5] |" in text
     assert "| 0.3 | LSG-alternate | 92.50 ± 1.00 | 94.00 ± 2.00 |" in text
     assert "| 2/255 | STD | 80.00 ± 1.00 | 78.00 ± 2.00 | 40.0 [30.9, 49.8] |" in text
