@@ -3,9 +3,10 @@ and the one reader of flagfiles.
 
 :func:`path` is a packaged flagfile; :func:`resolve` is the file a ``--flagfile=NAME`` reads;
 :func:`lines` reads a flagfile as absl does, its nested ``--flagfile=`` lines expanded in place.
-A name is looked up as absl does (relative to the current folder), then, for a nested one,
-beside the flagfile that includes it, then among the packaged flagfiles; so
-``--flagfile=cifar_cpu.flags``, which includes ``cifar.flags``, reads the same from any folder.
+A nested name is looked up beside the flagfile that includes it first, then as absl does
+(relative to the current folder), then among the packaged flagfiles; a top-level name from the
+current folder, then among the packaged ones. So ``--flagfile=cifar_cpu.flags``, which includes
+``cifar.flags``, reads the same from any folder, whatever flagfiles that folder holds.
 The repository root links each flagfile here. Standard library only.
 """
 
@@ -37,16 +38,17 @@ def path(name: str) -> str:
 
 
 def resolve(name: str, including: str | None = None) -> str:
-    """The absolute path of the file ``--flagfile=name`` reads: ``name`` from the current
-    folder, else beside the flagfile ``including`` it, else a packaged flagfile of that name.
+    """The absolute path of the file ``--flagfile=name`` reads: ``name`` beside the flagfile
+    ``including`` it (if any), else from the current folder, else a packaged flagfile of that
+    name; so a packaged flagfile's includes are always the packaged ones.
 
     Raises:
         ValueError: found nowhere (one line naming it and the packaged flagfiles).
     """
     name = os.path.expanduser(name)
     candidates = [name]
-    if including and not os.path.isabs(name):
-        candidates.append(os.path.join(os.path.dirname(including), name))
+    if including and not os.path.isabs(name):  # beside the includer first, as C's #include
+        candidates.insert(0, os.path.join(os.path.dirname(including), name))
     if os.path.basename(name) == name and name in names():
         candidates.append(os.path.join(FOLDER, name))
     for candidate in candidates:

@@ -1,5 +1,5 @@
 """lsg_tf.flags: the packaged flagfiles, the root's links to them, and the reader's lookup of a
-nested --flagfile= name (the current folder, beside the including file, the packaged ones)."""
+nested --flagfile= name (beside the including file, the current folder, the packaged ones)."""
 
 import os
 
@@ -40,16 +40,21 @@ def _write(path, text):
     return str(path)
 
 
-def test_a_nested_name_is_found_in_the_current_folder_then_beside_the_including_file(
+def test_a_nested_name_is_found_beside_the_including_file_then_in_the_current_folder(
         tmp_path, monkeypatch):
-    _write(tmp_path / "sets" / "base.flags", "# base\n--epochs=2\n\n--seed=1\n")
+    base = _write(tmp_path / "sets" / "base.flags", "# base\n--epochs=2\n\n--seed=1\n")
     top = _write(tmp_path / "sets" / "top.flags", "--flagfile=base.flags\n--epochs=3\n")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     assert flagfiles.lines(top) == ["--epochs=2", "--seed=1", "--epochs=3"]
-    _write(elsewhere / "base.flags", "--seed=7\n")  # absl's own lookup comes first
+    _write(elsewhere / "base.flags", "--seed=7\n")  # the includer's neighbour still wins
+    assert flagfiles.lines(top) == ["--epochs=2", "--seed=1", "--epochs=3"]
+    os.remove(base)  # then the current folder
     assert flagfiles.lines(top) == ["--seed=7", "--epochs=3"]
+    # A packaged flagfile's include is the packaged one, whatever the current folder holds.
+    _write(elsewhere / "cifar.flags", "--epochs=1\n")
+    assert "--epochs=1" not in flagfiles.lines(flagfiles.path("cifar_cpu"))
 
 
 def test_a_nested_packaged_name_is_the_fallback_and_a_missing_one_a_one_line_error(
