@@ -18,7 +18,7 @@ def test_train_configs_follow_the_flagfiles_and_the_variants(tmp_path):
     joint = tiny_imagenet.train_config("finetune", "joint", 0, str(tmp_path), "DATA")
     assert (joint.model, joint.backbone_weights, joint.cache_frozen) == (
         "efficientnet_lite0_top2", "imagenet", True)
-    assert (joint.optimizer, joint.learning_rate, joint.gate_learning_rate) == ("adam", 1e-4, 1e-2)
+    assert (joint.optimizer, joint.learning_rate, joint.gate_learning_rate) == ("adam", 1e-4, 3e-2)
     assert (joint.scheme, joint.warmup_epochs, joint.train_subset) == ("joint", 0, 5800)
     smoke = tiny_imagenet.train_config("scratch", "std", 0, str(tmp_path), "DATA", epochs=1,
                                        train_subset=58)
