@@ -25,8 +25,9 @@ from lsg_tf.reporting import stats
 RESAMPLES = 1000
 SEED = 0
 # The paper's direction of each LSG − STD difference.
-CLAIMS = {"accuracy": "higher", "detection_auc": "higher", "pixel": "lower",
-          "local_search": "lower"}
+# A baseline detector's difference is judged in the paper's detection direction.
+CLAIMS = {"accuracy": "higher", "detection_auc": "higher", "detection_auc_baseline": "higher",
+          "pixel": "lower", "local_search": "lower"}
 
 
 def rank_auc(negatives: np.ndarray, positives: np.ndarray) -> float:
@@ -124,14 +125,30 @@ def _record(metric, run, baseline, lsg_value, std_value, interval, method, **ext
             "method": method}
 
 
+def _auc_records(metric, run, baseline, entry, scores_a, scores_b, lsg_auc, std_auc,
+                 resamples, **extra) -> list[dict]:
+    """LSG − STD of one detector's mean AUC at one ε (``entry``), per training size."""
+    out = []
+    for size in entry["detection"]["train_per_class"]:
+        interval = auc_difference(scores_a[size], scores_b[size], resamples)
+        half = len(scores_a[size][0]) // 2
+        out.append(_record(
+            metric, run, baseline, lsg_auc[size], std_auc[size], interval,
+            f"paired bootstrap over {half} detector test images (each with its PGD "
+            f"version), mean AUC over {len(scores_a[size])} repeats, {resamples} "
+            f"resamples", eps=entry["eps"], train_per_class=int(size), **extra))
+    return out
+
+
 def comparisons(results: dict, resamples: int = RESAMPLES) -> list[dict]:
     """Every gated run against the first STD run, each difference with its 95% interval.
 
     Reads the per-image arrays of :func:`lsg_tf.robustness.evaluate.evaluate_runs`' results
     (``run["arrays"]``). Returns a list of dicts ``{"metric", ["eps", "train_per_class"],
     "run", "baseline", "lsg", "std", "difference", "low", "high", "claim", "verdict",
-    "method"}``; ``metric`` is "accuracy", "detection_auc", "pixel" or "local_search"
-    (values as fractions). Empty without an STD run or a gated run.
+    "method"}``; ``metric`` is "accuracy", "detection_auc" (the random forest),
+    "detection_auc_baseline" (with ``"detector"``: a baseline's name), "pixel" or
+    "local_search" (values as fractions). Empty without an STD run or a gated run.
     """
     runs = results["runs"]
     baseline = next((r for r in runs if r["scheme"] == "std"), None)
@@ -150,17 +167,20 @@ def comparisons(results: dict, resamples: int = RESAMPLES) -> list[dict]:
         for k, (entry, base) in enumerate(zip(run.get("sweep", []), baseline.get("sweep", []))):
             if "detection" not in entry:
                 continue
-            scores_a = run["arrays"]["detection_scores"][k]
-            scores_b = baseline["arrays"]["detection_scores"][k]
-            for size in entry["detection"]["train_per_class"]:
-                interval = auc_difference(scores_a[size], scores_b[size], resamples)
-                half = len(scores_a[size][0]) // 2
-                out.append(_record(
-                    "detection_auc", run, baseline, entry["detection"]["mean_auc"][size],
-                    base["detection"]["mean_auc"][size], interval,
-                    f"paired bootstrap over {half} detector test images (each with its PGD "
-                    f"version), mean AUC over {len(scores_a[size])} repeats, {resamples} "
-                    f"resamples", eps=entry["eps"], train_per_class=int(size)))
+            det, base_det = entry["detection"], base["detection"]
+            out += _auc_records("detection_auc", run, baseline, entry,
+                                run["arrays"]["detection_scores"][k],
+                                baseline["arrays"]["detection_scores"][k], det["mean_auc"],
+                                base_det["mean_auc"], resamples)
+            for name, detected in det.get("detectors", {}).items():
+                if name == "random_forest" or name not in base_det.get("detectors", {}):
+                    continue
+                out += _auc_records("detection_auc_baseline", run, baseline, entry,
+                                    run["arrays"]["detector_scores"][k][name],
+                                    baseline["arrays"]["detector_scores"][k][name],
+                                    detected["mean_auc"],
+                                    base_det["detectors"][name]["mean_auc"], resamples,
+                                    detector=name)
         for attack in ("pixel", "local_search"):
             if attack not in run or attack not in baseline:
                 continue
