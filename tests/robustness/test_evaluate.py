@@ -155,6 +155,7 @@ def test_evaluate_runs_sweeps_eps_on_one_pool_and_compares_every_lsg_run_to_std(
     for c in baseline_auc:
         assert c["difference"] == pytest.approx(c["lsg"] - c["std"])
         assert c["low"] <= c["difference"] <= c["high"]
+    assert "| 51/255 | KD + BU | LSG-alternate (lsg) |" in attack_report.markdown(results)
     payload = json.loads(json.dumps(attack_report.results_to_json(results), allow_nan=False))
     assert len(payload["runs"][0]["sweep"][1]["detection"]["detectors"]["lid"]["interval"]
                ["4"]) == 2
