@@ -68,6 +68,10 @@ class DetectionProtocol:
             raise ValueError(f"baselines must be distinct names of "
                              f"{list(baseline_detectors.BASELINES)}, got {list(baselines)}")
         object.__setattr__(self, "baselines", baselines)
+        if baselines and min(sizes) < 2:
+            raise ValueError(f"train_per_class must be >= 2 with baselines (their regression is "
+                             f"cross-fitted over image pairs), got {list(sizes)}; or set "
+                             f"baselines=()")
         needed = max(sizes) + self.test_per_class
         if self.pool_per_class is not None and self.pool_per_class < needed:
             raise ValueError(f"pool_per_class={self.pool_per_class} is smaller than "

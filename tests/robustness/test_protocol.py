@@ -74,6 +74,7 @@ def test_run_detection_separates_a_shift_and_is_near_chance_without_one():
     ({"baselines": ("lid", "svm")}, r"baselines must be distinct names of \['mahalanobis', "
                                     r"'lid', 'kd_bu'\], got \['lid', 'svm'\]"),
     ({"baselines": ("lid", "lid")}, "baselines must be distinct names"),
+    ({"train_per_class": (1, 5)}, r"train_per_class must be >= 2 with baselines .* got \[1, 5\]"),
 ])
 def test_detection_protocol_rejects_bad_sizes(kwargs, message):
     with pytest.raises(ValueError, match=message):
