@@ -67,6 +67,9 @@ _DET_POOL = flags.DEFINE_integer("detect_pool_per_class", None,
 _DET_SPLIT = flags.DEFINE_enum("detect_split", "test", ["test", "train"],
                                "Split the detection images are drawn from.")
 _DET_TREES = flags.DEFINE_integer("detect_trees", 100, "Trees of the random forest.")
+_DET_BASELINES = flags.DEFINE_list("detect_baselines", ["mahalanobis", "lid", "kd_bu"],
+                                   "Detectors beside the random forest on the same splits, any "
+                                   "of mahalanobis, lid, kd_bu (empty: none).")
 
 _PIXEL_IMAGES = flags.DEFINE_integer("pixel_images", 100, "Test images for the one-pixel attack.")
 _PIXEL_PIXELS = flags.DEFINE_integer("pixel_pixels", 1, "Pixels changed by the pixel attack.")
@@ -132,7 +135,8 @@ def config_from_flags():
                                         test_per_class=_DET_TEST.value,
                                         repeats=_DET_REPEATS.value,
                                         pool_per_class=_DET_POOL.value,
-                                        n_estimators=_DET_TREES.value, seed=_SEED.value),
+                                        n_estimators=_DET_TREES.value, seed=_SEED.value,
+                                        baselines=tuple(_DET_BASELINES.value)),
             pixel=evaluate.PixelConfig(images=_PIXEL_IMAGES.value, pixels=_PIXEL_PIXELS.value,
                                        max_iter=_PIXEL_ITER.value,
                                        population=_PIXEL_POP.value),

@@ -37,16 +37,17 @@ def as_unit_images(images: np.ndarray) -> np.ndarray:
 
 
 def pooled_features_and_logits(model, images: np.ndarray, batch_size: int = 256,
-                               progress: str | None = None):
+                               progress: str | None = None, step=None):
     """GAP features ``[N, K]`` and STD-path logits ``[N, C]`` of an LSGModel, batched.
 
     Args:
         model: an :class:`~lsg_tf.core.model.LSGModel`.
         images: uint8 (0-255) or float (0-1) ``[N, H, W, C]``.
         progress: a progress-bar label, or None for no bar.
+        step: a :func:`pooled_feature_step` of ``model`` to reuse (default: a new one).
     """
     images = as_unit_images(images)
-    step = _pooled_step(model)
+    step = step or pooled_feature_step(model)
     features, logits = [], []
     for batch in _batches(images, batch_size, progress):
         a, z = step(ops.convert_to_tensor(batch))
@@ -58,9 +59,9 @@ def pooled_features_and_logits(model, images: np.ndarray, batch_size: int = 256,
 
 
 def pooled_features(model, images: np.ndarray, batch_size: int = 256,
-                    progress: str | None = None) -> np.ndarray:
+                    progress: str | None = None, step=None) -> np.ndarray:
     """GAP output ``a`` of the last conv layer, ``[N, K]`` float32."""
-    return pooled_features_and_logits(model, images, batch_size, progress)[0]
+    return pooled_features_and_logits(model, images, batch_size, progress, step)[0]
 
 
 def last_conv_maps(model, images: np.ndarray, batch_size: int = 256,
@@ -74,7 +75,8 @@ def last_conv_maps(model, images: np.ndarray, batch_size: int = 256,
     return np.concatenate(chunks).astype(np.float32, copy=False)
 
 
-def _pooled_step(model):
+def pooled_feature_step(model):
+    """A compiled ``batch -> (GAP features, logits)``: build it once for many image sets."""
     import tensorflow as tf
 
     @tf.function(reduce_retracing=True)

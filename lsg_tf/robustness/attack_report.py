@@ -1,11 +1,11 @@
 """Markdown, JSON and figures from :func:`lsg_tf.robustness.evaluate.evaluate_runs`.
 
 ``write_report(results, out_dir)`` writes ``attack_eval.md`` (the paper's Tables 4 and 5 with
-95% intervals, plus cost and PGD tables), ``attack_eval.json`` (every number, per-image
-black-box records, the LSG − STD comparisons), ``attack_eval_examples.png`` (clean /
-adversarial pairs), ``attack_eval_eps.png`` (AUC and PGD success against ε) and
-``attack_eval_roc.png`` (ROC curves of the first repeat per training size at the paper-like
-ε). matplotlib is imported only inside the drawing functions.
+95% intervals, the detection baselines, plus cost and PGD tables), ``attack_eval.json`` (every
+number, per-image black-box records, the LSG − STD comparisons),
+``attack_eval_examples.png`` (clean / adversarial pairs), ``attack_eval_eps.png`` (AUC and PGD
+success against ε) and ``attack_eval_roc.png`` (ROC curves of the first repeat per training
+size at the paper-like ε). matplotlib is imported only inside the drawing functions.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from lsg_tf.reporting.formatting import MISSING, fmt, percent, signed_interval
 from lsg_tf.robustness.attack_figures import examples_figure, roc_figure, sweep_figure
 from lsg_tf.robustness.attack_results import (  # noqa: F401  (re-exported)
     ATTACK_TITLES,
+    DETECTOR_TITLES,
     at_size,
     common_success,
     reference_eps,
@@ -45,7 +46,8 @@ def markdown(results: dict, command: str | None = None) -> str:
     """The report as Markdown (see the module docstring)."""
     runs = results["runs"]
     lines = (_introduction(results, command) + _sizes(results) + _table4(results)
-             + _table5(results) + _black_box_cost(runs) + _pgd(runs) + _figures(results))
+             + _baselines(results) + _table5(results) + _black_box_cost(runs) + _pgd(runs)
+             + _figures(results))
     return "\n".join(lines) + "\n"
 
 
@@ -188,6 +190,58 @@ def _table4(results: dict) -> list:
                   None)
     if method:
         lines += ["", f"Interval: {method}."]
+    return lines
+
+
+def _baselines(results: dict) -> list:
+    """Every detector's AUC with its interval per ε, training size and run, and each LSG run
+    minus STD per detector at the paper-like ε."""
+    runs = results["runs"]
+    detectors = list(sweep(runs[0])[0].get("detection", {}).get("detectors", {}))
+    if len(detectors) < 2:  # the random forest alone: Table 4
+        return []
+    det0 = runs[0]["sweep"][0]["detection"]
+    sizes = det0["train_per_class"]
+    lines = ["", "## Detection baselines: AUC (%) across ε", "",
+             "Beside the paper's random forest, on the same images, PGD versions, splits and "
+             "repeats (`lsg_tf/robustness/baseline_detectors.py`): Mahalanobis, the smallest "
+             "distance of the penultimate features to a class mean under a shared covariance "
+             "(Lee et al., 2018); LID, the local intrinsic dimensionality at every conv layer "
+             "(Ma et al., 2018); KD + BU, the kernel density of the penultimate features under "
+             "the predicted class and the variance of the softmax under dropout (Feinman et "
+             "al., 2017); each a logistic regression on its statistics of the clean and PGD "
+             f"training images. Mean ± std over {det0['repeats']} repeats [95% interval of the "
+             "mean: a bootstrap over the detector's test images, each with its PGD version].",
+             "", "| ε | detector | run | " + " | ".join(f"AUC, {n} per class" for n in sizes)
+             + " |", "|---|---|---|" + "---|" * len(sizes)]
+    for k, entry in enumerate(runs[0]["sweep"]):
+        for name in detectors:
+            for r in runs:
+                d = r["sweep"][k]["detection"]["detectors"][name]
+                cells = [f"{100 * at_size(d['mean_auc'], n):.2f} ± "
+                         f"{100 * at_size(d['std_auc'], n):.2f} "
+                         f"[{100 * at_size(d['interval'], n)[0]:.1f}, "
+                         f"{100 * at_size(d['interval'], n)[1]:.1f}]" for n in sizes]
+                lines.append(f"| {eps_label(entry['eps'])} | {DETECTOR_TITLES[name]} | "
+                             f"{r['label']} | " + " | ".join(cells) + " |")
+    ref = reference_eps(runs)
+    gated = [r for r in runs if r["scheme"] != "std"]
+    if ref is None or not gated:
+        return lines
+    lines += ["", f"LSG − STD at the paper-like ε = {eps_label(ref['eps'])} (AUC points, 95% "
+              "paired bootstrap interval, verdict on \"LSG's features make adversarial "
+              "examples easier to detect\"):", "",
+              "| detector | run | " + " | ".join(f"{n} per class" for n in sizes) + " |",
+              "|---|---|" + "---|" * len(sizes)]
+    comparisons = results.get("comparisons")
+    for name in detectors:
+        metric, keys = (("detection_auc", {}) if name == "random_forest"
+                        else ("detection_auc_baseline", {"detector": name}))
+        for r in gated:
+            cells = [stats.find_comparison(comparisons, metric, r["name"], eps=ref["eps"],
+                                           train_per_class=int(n), **keys) for n in sizes]
+            lines.append(f"| {DETECTOR_TITLES[name]} | {r['label']} | "
+                         + " | ".join(map(_interval_cell, cells)) + " |")
     return lines
 
 

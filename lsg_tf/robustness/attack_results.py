@@ -13,6 +13,8 @@ from lsg_tf import run_io
 from lsg_tf.reporting import paper
 
 ATTACK_TITLES = {"pgd": "targeted PGD", "pixel": "one-pixel", "local_search": "local search"}
+DETECTOR_TITLES = {"random_forest": "random forest (paper)", "mahalanobis": "Mahalanobis",
+                   "lid": "LID", "kd_bu": "KD + BU"}
 
 
 def results_to_json(results: dict) -> dict:

@@ -14,6 +14,8 @@ from collections.abc import Callable
 import numpy as np
 from art.defences.detector.evasion.evasion_detector import EvasionDetector
 
+from lsg_tf.robustness.baseline_detectors import VIEWS
+
 
 def conv_feature_extractor(model, batch_size: int = 256,
                            progress: str | None = None) -> Callable[[np.ndarray], np.ndarray]:
@@ -30,6 +32,41 @@ def conv_feature_extractor(model, batch_size: int = 256,
                                             progress=progress, step=step)
 
     return extract
+
+
+def detector_inputs(model, batch_size: int = 256, progress: str | None = None,
+                    baselines=()) -> tuple[Callable[[np.ndarray], dict], dict]:
+    """What the random forest and the ``baselines`` (names of
+    :data:`~lsg_tf.robustness.baseline_detectors.BASELINES`) read from an LSGModel.
+
+    Returns:
+        ``(extract, readout)``: ``extract(images [N, H, W, C] in [0, 1])`` gives
+        ``{"conv": [N, sum_l K_l]}`` (:func:`conv_feature_extractor`) and, when a baseline
+        reads it, ``"penultimate": [N, K]``, the GAP of the last conv map (the STD path's
+        classifier input); ``readout`` holds ``layer_widths`` (``K_l`` of every conv
+        layer), ``kernel`` ``[K, C]`` and ``bias`` ``[C]`` of the classifier, the arguments
+        of :func:`lsg_tf.robustness.baseline_detectors.make_baseline`.
+    """
+    from keras import ops
+
+    from lsg_tf.core import features
+
+    conv = conv_feature_extractor(model, batch_size, progress)
+    pooled = (features.pooled_feature_step(model)
+              if any(VIEWS[name] == "penultimate" for name in baselines) else None)
+
+    def extract(images):
+        views = {"conv": conv(images)}
+        if pooled is not None:
+            views["penultimate"] = features.pooled_features(model, images, batch_size,
+                                                            progress, step=pooled)
+        return views
+
+    readout = {"layer_widths": [int(layer.output.shape[-1])
+                                for layer in features.conv_layers(model)],
+               "kernel": ops.convert_to_numpy(model.classifier.kernel),
+               "bias": ops.convert_to_numpy(model.classifier.bias)}
+    return extract, readout
 
 
 class RandomForestDetector(EvasionDetector):

@@ -7,7 +7,7 @@ for each run:
 * clean accuracy on the test split (Table 5, "No Attack");
 * at every ε of ``pgd.eps``: targeted L∞ PGD on the detection pool (or on ``pgd.images`` test
   images without detection) and the detection protocol of Table 4 on conv-layer features of
-  the pool and its PGD versions;
+  the pool and its PGD versions, with the baseline detectors on the same splits;
 * the one-pixel and local-search attacks on correctly classified images (Table 5);
 
 and, across runs, every LSG − STD difference with its 95% interval
@@ -36,7 +36,7 @@ from lsg_tf.robustness import (
     pgd,
     radii,
 )
-from lsg_tf.robustness.protocol import DetectionProtocol, run_detection, sample_pool
+from lsg_tf.robustness.protocol import DetectionProtocol, run_detectors, sample_pool
 
 ATTACKS = ("pgd", "pixel", "local_search")
 SPLITS = ("test", "train")
@@ -353,9 +353,10 @@ def _evaluate_run(run, config, splits, pool_x, pool_y, targets, pixel_index, sea
     black_box_classifier = art_wrapper.make_classifier(model, "probabilities")
     if config.runs_pgd:
         out["sweep"] = []
-        out["arrays"].update(roc=[], detection_scores=[])
-        extract = detector.conv_feature_extractor(
-            model, config.batch_size, progress=f"{tag}: features" if progress else None)
+        out["arrays"].update(roc=[], detection_scores=[], detector_scores=[])
+        extract, readout = detector.detector_inputs(
+            model, config.batch_size, progress=f"{tag}: features" if progress else None,
+            baselines=config.detection.baselines)
         correct = art_wrapper.predict_labels(white_box, pool_x) == pool_y
         clean_features = None
         if config.detect:
@@ -366,7 +367,7 @@ def _evaluate_run(run, config, splits, pool_x, pool_y, targets, pixel_index, sea
             t0 = time.perf_counter()
             out["sweep"].append(_pgd_and_detection(
                 white_box, extract, eps, config, pool_x, pool_y, targets, correct,
-                clean_features, out["arrays"], seconds,
+                clean_features, readout, out["arrays"], seconds,
                 f"{tag}: ε={radii.eps_label(eps)}" if progress else None))
             log(f"{tag}: PGD{' and detection' if config.detect else ''} at "
                 f"ε={radii.eps_label(eps)} ({time.perf_counter() - t0:.0f} s)")
@@ -404,10 +405,10 @@ def _evaluate_run(run, config, splits, pool_x, pool_y, targets, pixel_index, sea
 
 
 def _pgd_and_detection(classifier, extract, eps, config, pool_x, pool_y, targets, correct,
-                       clean_features, arrays, seconds, progress) -> dict:
-    """Targeted PGD on the pool at radius ``eps`` and, with detection, Table 4's protocol on
-    the conv features of the pool and its PGD versions. Appends ROC curves and detector
-    scores to ``arrays`` (lists, one entry per ε) and adds wall times to ``seconds``."""
+                       clean_features, readout, arrays, seconds, progress) -> dict:
+    """Targeted PGD on the pool at radius ``eps`` and, with detection, Table 4's protocol
+    (every detector) on the features of the pool and its PGD versions. Appends ROC curves and
+    detector scores to ``arrays`` (lists, one entry per ε); adds wall times to ``seconds``."""
     p = config.pgd
     t0 = time.perf_counter()
     result = pgd.targeted_pgd(classifier, pool_x, targets, eps=eps, eps_step=p.step(eps),
@@ -428,12 +429,13 @@ def _pgd_and_detection(classifier, extract, eps, config, pool_x, pool_y, targets
         adv_features = extract(result.x_adv)
         seconds["features"] = seconds.get("features", 0.0) + time.perf_counter() - t0
         t0 = time.perf_counter()
-        detection = run_detection(clean_features, adv_features, pool_y, config.detection,
-                                  progress=f"{progress} detector" if progress else None)
+        detection = run_detectors(clean_features, adv_features, pool_y, config.detection,
+                                  readout, progress=f"{progress} detector" if progress else None)
         seconds["detection"] = seconds.get("detection", 0.0) + time.perf_counter() - t0
         arrays["roc"].append(detection.pop("roc"))
         arrays["detection_scores"].append(detection.pop("scores"))
-        detection["feature_dim"] = int(clean_features.shape[1])
+        arrays["detector_scores"].append(detection.pop("detector_scores"))
+        detection["feature_dim"] = int(clean_features["conv"].shape[1])
         entry["detection"] = detection
     return entry
 

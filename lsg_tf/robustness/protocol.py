@@ -10,6 +10,9 @@ Each repeat splits the pool again with its own seed: per class, ``test_per_class
 the test set and the next ``max(train_per_class)`` images the training order, whose prefixes
 give the nested training sets of every size. An image and its adversarial version always fall
 in the same split, so the test set never holds a version of a training image.
+
+Beside the random forest, the baselines of :mod:`~lsg_tf.robustness.baseline_detectors`
+(Mahalanobis, LID, KD + BU) are trained and tested on the same splits (:func:`run_detectors`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ import dataclasses
 
 import numpy as np
 
+from lsg_tf.robustness import baseline_detectors, intervals
 from lsg_tf.robustness import detector as detector_lib
+
+RANDOM_FOREST = "random_forest"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +39,9 @@ class DetectionProtocol:
             ``max(train_per_class) + test_per_class``.
         n_estimators: trees of the random forest.
         seed: base seed (repeat ``i`` uses ``seed + i``).
+        baselines: detectors run beside the random forest on the same splits, any of
+            :data:`~lsg_tf.robustness.baseline_detectors.BASELINES` (each costs seconds on
+            features; none needs another attack).
     """
 
     train_per_class: tuple[int, ...] = (100, 500, 1000)
@@ -41,6 +50,7 @@ class DetectionProtocol:
     pool_per_class: int | None = None
     n_estimators: int = 100
     seed: int = 0
+    baselines: tuple[str, ...] = baseline_detectors.BASELINES
 
     def __post_init__(self):
         sizes = tuple(int(s) for s in self.train_per_class)
@@ -52,6 +62,16 @@ class DetectionProtocol:
             value = getattr(self, name)
             if int(value) != value or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        baselines = tuple(self.baselines)
+        unknown = [b for b in baselines if b not in baseline_detectors.BASELINES]
+        if unknown or len(set(baselines)) != len(baselines):
+            raise ValueError(f"baselines must be distinct names of "
+                             f"{list(baseline_detectors.BASELINES)}, got {list(baselines)}")
+        object.__setattr__(self, "baselines", baselines)
+        if baselines and min(sizes) < 2:
+            raise ValueError(f"train_per_class must be >= 2 with baselines (their regression is "
+                             f"cross-fitted over image pairs), got {list(sizes)}; or set "
+                             f"baselines=()")
         needed = max(sizes) + self.test_per_class
         if self.pool_per_class is not None and self.pool_per_class < needed:
             raise ValueError(f"pool_per_class={self.pool_per_class} is smaller than "
@@ -109,10 +129,61 @@ def split_pool(pool_labels: np.ndarray, protocol: DetectionProtocol,
     return train, np.concatenate(test)
 
 
+def _check_features(clean_features, adv_features, pool_labels):
+    clean_features = np.asarray(clean_features, np.float32)
+    adv_features = np.asarray(adv_features, np.float32)
+    if clean_features.shape != adv_features.shape or clean_features.ndim != 2:
+        raise ValueError(f"clean and adversarial features must share one [P, D] shape, got "
+                         f"{clean_features.shape} and {adv_features.shape}")
+    if len(pool_labels) != len(clean_features):
+        raise ValueError(f"{len(pool_labels)} pool labels for {len(clean_features)} feature rows")
+    return clean_features, adv_features, np.asarray(pool_labels)
+
+
+def _repeats(fit_and_score, clean_features, adv_features, pool_labels, protocol, progress):
+    """Every size and repeat: ``fit_and_score(repeat, clean, adv, labels, test)`` trains on a
+    training set's pairs and returns the scores of ``test`` (its clean then PGD rows)."""
+    clean_features, adv_features, pool_labels = _check_features(clean_features, adv_features,
+                                                                pool_labels)
+    aucs = {n: [] for n in protocol.train_per_class}
+    scores = {n: [] for n in protocol.train_per_class}
+    roc = {}
+    jobs = [(r, n) for r in range(protocol.repeats) for n in protocol.train_per_class]
+    if progress:
+        from tqdm.auto import tqdm
+
+        jobs = tqdm(jobs, desc=progress, unit="fit", leave=False)
+    splits = {}
+    for repeat, size in jobs:
+        if repeat not in splits:
+            splits = {repeat: split_pool(pool_labels, protocol, protocol.seed + repeat)}
+        train, test = splits[repeat]
+        x_test = np.concatenate([clean_features[test], adv_features[test]])
+        y_test = np.r_[np.zeros(len(test)), np.ones(len(test))]
+        index = train[size]
+        repeat_scores = np.asarray(fit_and_score(
+            repeat, clean_features[index], adv_features[index], pool_labels[index], x_test),
+            np.float32)
+        aucs[size].append(detector_lib.roc_auc(y_test, repeat_scores))
+        scores[size].append(repeat_scores)
+        if repeat == 0:
+            roc[size] = detector_lib.roc_curve(y_test, repeat_scores)
+    return {
+        "train_per_class": list(protocol.train_per_class),
+        "test_per_class": protocol.test_per_class,
+        "repeats": protocol.repeats,
+        "auc": {n: aucs[n] for n in protocol.train_per_class},
+        "mean_auc": {n: float(np.mean(aucs[n])) for n in protocol.train_per_class},
+        "std_auc": {n: float(np.std(aucs[n])) for n in protocol.train_per_class},
+        "roc": roc,
+        "scores": scores,
+    }
+
+
 def run_detection(clean_features: np.ndarray, adv_features: np.ndarray,
                   pool_labels: np.ndarray, protocol: DetectionProtocol,
                   progress: str | None = None) -> dict:
-    """Trains and tests the detector for every size and repeat (Table 4).
+    """Trains and tests the random forest for every size and repeat (Table 4).
 
     Args:
         clean_features: ``[P, D]`` detector features of the pool's normal images.
@@ -130,45 +201,75 @@ def run_detection(clean_features: np.ndarray, adv_features: np.ndarray,
         deviation over repeats. The test images of a repeat depend only on the pool labels
         and the seed, so models evaluated on one pool share them (paired intervals).
     """
-    clean_features = np.asarray(clean_features, np.float32)
-    adv_features = np.asarray(adv_features, np.float32)
-    if clean_features.shape != adv_features.shape or clean_features.ndim != 2:
-        raise ValueError(f"clean and adversarial features must share one [P, D] shape, got "
-                         f"{clean_features.shape} and {adv_features.shape}")
-    if len(pool_labels) != len(clean_features):
-        raise ValueError(f"{len(pool_labels)} pool labels for {len(clean_features)} feature rows")
-    aucs = {n: [] for n in protocol.train_per_class}
-    scores = {n: [] for n in protocol.train_per_class}
-    roc = {}
-    jobs = [(r, n) for r in range(protocol.repeats) for n in protocol.train_per_class]
-    if progress:
-        from tqdm.auto import tqdm
-
-        jobs = tqdm(jobs, desc=progress, unit="fit", leave=False)
-    splits = {}
-    for repeat, size in jobs:
-        if repeat not in splits:
-            splits = {repeat: split_pool(pool_labels, protocol, protocol.seed + repeat)}
-        train, test = splits[repeat]
-        x_train = np.concatenate([clean_features[train[size]], adv_features[train[size]]])
-        y_train = np.r_[np.zeros(len(train[size])), np.ones(len(train[size]))]
-        x_test = np.concatenate([clean_features[test], adv_features[test]])
-        y_test = np.r_[np.zeros(len(test)), np.ones(len(test))]
-        detector = detector_lib.RandomForestDetector(
+    def fit_and_score(repeat, clean, adv, labels, x_test):
+        forest = detector_lib.RandomForestDetector(
             n_estimators=protocol.n_estimators, random_state=protocol.seed + repeat)
-        detector.fit(x_train, y_train)
-        report, _ = detector.detect(x_test)
-        aucs[size].append(detector_lib.roc_auc(y_test, report["scores"]))
-        scores[size].append(np.asarray(report["scores"], np.float32))
-        if repeat == 0:
-            roc[size] = detector_lib.roc_curve(y_test, report["scores"])
-    return {
-        "train_per_class": list(protocol.train_per_class),
-        "test_per_class": protocol.test_per_class,
-        "repeats": protocol.repeats,
-        "auc": {n: aucs[n] for n in protocol.train_per_class},
-        "mean_auc": {n: float(np.mean(aucs[n])) for n in protocol.train_per_class},
-        "std_auc": {n: float(np.std(aucs[n])) for n in protocol.train_per_class},
-        "roc": roc,
-        "scores": scores,
-    }
+        forest.fit(np.concatenate([clean, adv]), np.r_[np.zeros(len(clean)), np.ones(len(adv))])
+        return forest.detect(x_test)[0]["scores"]
+
+    return _repeats(fit_and_score, clean_features, adv_features, pool_labels, protocol,
+                    progress)
+
+
+def run_baseline(name: str, clean_features: np.ndarray, adv_features: np.ndarray,
+                 pool_labels: np.ndarray, protocol: DetectionProtocol,
+                 progress: str | None = None, **options) -> dict:
+    """:func:`run_detection` for the baseline ``name`` (same splits, same result keys).
+
+    ``options``: ``layer_widths``, ``kernel``, ``bias`` of
+    :func:`~lsg_tf.robustness.baseline_detectors.make_baseline`; the features are the
+    baseline's view (:data:`~lsg_tf.robustness.baseline_detectors.VIEWS`).
+    """
+    baseline_detectors.make_baseline(name, **options)  # a bad name fails before any fit
+
+    def fit_and_score(repeat, clean, adv, labels, x_test):
+        baseline = baseline_detectors.make_baseline(name, random_state=protocol.seed + repeat,
+                                                    **options)
+        return baseline.fit(clean, adv, labels).scores(x_test)
+
+    return _repeats(fit_and_score, clean_features, adv_features, pool_labels, protocol,
+                    progress)
+
+
+def run_detectors(clean: dict, adversarial: dict, pool_labels: np.ndarray,
+                  protocol: DetectionProtocol, options: dict | None = None,
+                  progress: str | None = None, resamples: int = intervals.RESAMPLES) -> dict:
+    """The random forest and ``protocol.baselines`` on the same splits, each AUC with its
+    interval.
+
+    Args:
+        clean, adversarial: the pool's features by view, ``{"conv": [P, D]}`` (the random
+            forest's and LID's) and, for Mahalanobis and KD + BU, ``"penultimate": [P, K]``.
+        options: the baselines' model readout (``layer_widths``, ``kernel``, ``bias``).
+        resamples: bootstrap resamples of each interval.
+
+    Returns:
+        :func:`run_detection`'s dict for the random forest, plus ``"detectors"``: for
+        ``"random_forest"`` and every baseline, ``{"auc", "mean_auc", "std_auc",
+        "interval": {size: [low, high]}}``, the 95% interval of the mean AUC from a bootstrap
+        over the test images, each with its PGD version
+        (:func:`~lsg_tf.robustness.intervals.auc_interval`); and ``"detector_scores"``:
+        ``{name: scores}`` as :func:`run_detection`'s ``"scores"``.
+    """
+    needed = {"conv"} | {baseline_detectors.VIEWS[b] for b in protocol.baselines}
+    missing = sorted(needed - (set(clean) & set(adversarial)))
+    if missing:
+        raise ValueError(f"clean and adversarial features lack the view(s) {missing} that "
+                         f"the detectors {[RANDOM_FOREST, *protocol.baselines]} read")
+    detection = run_detection(clean["conv"], adversarial["conv"], pool_labels, protocol,
+                              progress)
+    results = {RANDOM_FOREST: detection}
+    for name in protocol.baselines:
+        view = baseline_detectors.VIEWS[name]
+        results[name] = run_baseline(name, clean[view], adversarial[view], pool_labels,
+                                     protocol, f"{progress} {name}" if progress else None,
+                                     **(options or {}))
+    detection["detectors"], detection["detector_scores"] = {}, {}
+    for name, result in results.items():
+        detection["detectors"][name] = {key: result[key] for key in
+                                        ("auc", "mean_auc", "std_auc")}
+        detection["detectors"][name]["interval"] = {
+            n: list(intervals.auc_interval(result["scores"][n], resamples)[1:])
+            for n in protocol.train_per_class}
+        detection["detector_scores"][name] = result["scores"]
+    return detection

@@ -39,7 +39,8 @@ def test_attack_eval_cli_writes_tables_and_figures(trained_runs, tmp_path):
     proc = _cli(["-m", "lsg_tf.attack_eval", f"--run={trained_runs[0]}",
                  f"--run={trained_runs[1]}", "--attacks=pgd,pixel,local_search", "--detect",
                  f"--out={out}", "--detect_train_per_class=2,4", "--detect_test_per_class=2",
-                 "--detect_repeats=2", "--detect_trees=10", "--pgd_iter=5", "--pgd_eps=8/255,0.3",
+                 "--detect_repeats=2", "--detect_trees=10", "--detect_baselines=lid",
+                 "--pgd_iter=5", "--pgd_eps=8/255,0.3",
                  "--pixel_images=3", "--pixel_iter=2", "--pixel_population=20",
                  "--ls_images=3", "--ls_rounds=2", "--examples=2", "--noprogress"])
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -54,6 +55,7 @@ def test_attack_eval_cli_writes_tables_and_figures(trained_runs, tmp_path):
         assert [e["eps"] for e in r["sweep"]] == [8 / 255, 0.3]
         for e in r["sweep"]:
             assert set(e["detection"]["mean_auc"]) == {"2", "4"}
+            assert set(e["detection"]["detectors"]) == {"random_forest", "lid"}
             assert e["pgd"]["max_linf"] <= e["eps"] + 1e-6 and e["pgd"]["images"] == 18
         for attack in ("pixel", "local_search"):
             assert r[attack]["candidates"] == 3
@@ -107,3 +109,11 @@ def test_attack_eval_rejects_an_unknown_attack(trained_runs, tmp_path):
                  "--attacks=pgd,cw"])
     assert proc.returncode != 0
     assert "unknown attack(s) ['cw']" in proc.stderr
+
+
+def test_attack_eval_rejects_an_unknown_detection_baseline(tmp_path):
+    proc = _cli(["tools/attack_eval.py", f"--run={tmp_path / 'none'}", f"--out={tmp_path}",
+                 "--detect", "--detect_baselines=lid,svm"])
+    assert proc.returncode != 0
+    assert "baselines must be distinct names of ['mahalanobis', 'lid', 'kd_bu'], got " \
+           "['lid', 'svm']" in proc.stderr

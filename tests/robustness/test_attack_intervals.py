@@ -38,6 +38,33 @@ def test_auc_difference_separates_a_clearly_better_detector_and_not_an_equal_one
         intervals.auc_difference(strong, weak[:2])
 
 
+def test_resampled_auc_equals_rank_auc_of_the_resampled_pairs():
+    rng = np.random.default_rng(3)
+    t = 40
+    scores = rng.integers(0, 6, 2 * t).astype(float)  # many ties, within and across halves
+    auc = intervals._ResampledAUC(scores, t)
+    for _ in range(20):
+        index = rng.integers(0, t, t)
+        assert auc(index) == pytest.approx(
+            intervals.rank_auc(scores[:t][index], scores[t:][index]), abs=1e-12)
+    assert auc(np.arange(t)) == pytest.approx(intervals.rank_auc(scores[:t], scores[t:]))
+
+
+def test_auc_interval_holds_the_mean_auc_and_narrows_with_more_images():
+    rng = np.random.default_rng(4)
+    small = [_repeat(rng, 50, 1.0) for _ in range(3)]
+    large = [_repeat(rng, 800, 1.0) for _ in range(3)]
+    mean, low, high = intervals.auc_interval(small, resamples=300)
+    assert mean == pytest.approx(np.mean([intervals.rank_auc(s[:50], s[50:]) for s in small]))
+    assert low < mean < high
+    _, low_large, high_large = intervals.auc_interval(large, resamples=300)
+    # AUC of two unit normals 1 apart: Φ(1/√2) = 0.760; the width shrinks like 1/√T
+    assert low_large < 0.760 < high_large
+    assert (high_large - low_large) < (high - low) / 2
+    with pytest.raises(ValueError, match="T clean then T adversarial"):
+        intervals.auc_interval([np.zeros(5)])
+
+
 def test_bootstrap_interval_of_a_mean_matches_normal_theory():
     rng = np.random.default_rng(2)
     values = rng.normal(loc=1.0, scale=2.0, size=2000)

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from conftest import tiny_backbone
 
+from lsg_tf.core import features
 from lsg_tf.core.model import LSGModel
 from lsg_tf.robustness import detector
 
@@ -46,6 +47,21 @@ def test_detector_on_images_uses_conv_layer_features():
     det.fit(np.concatenate([clean[:40], shifted[:40]]), np.r_[np.zeros(40), np.ones(40)])
     report, _ = det.detect(np.concatenate([clean[40:], shifted[40:]]))
     assert detector.roc_auc(np.r_[np.zeros(20), np.ones(20)], report["scores"]) > 0.95
+
+
+def test_detector_inputs_give_every_view_and_the_classifier():
+    model = LSGModel(tiny_backbone(filters=4), 3)
+    images = np.random.default_rng(1).uniform(0, 1, (5, 8, 8, 1)).astype(np.float32)
+    extract, readout = detector.detector_inputs(model, batch_size=2, baselines=("kd_bu",))
+    views = extract(images)
+    np.testing.assert_allclose(views["conv"], features.conv_layer_features(model, images))
+    np.testing.assert_allclose(views["penultimate"], features.pooled_features(model, images),
+                               atol=1e-6)
+    assert readout["layer_widths"] == [4]
+    np.testing.assert_allclose(views["penultimate"] @ readout["kernel"] + readout["bias"],
+                               model(images).numpy(), atol=1e-5)
+    extract, _ = detector.detector_inputs(model, baselines=("lid",))
+    assert list(extract(images)) == ["conv"]  # LID reads the conv features only
 
 
 def test_roc_curve_runs_from_zero_to_one():

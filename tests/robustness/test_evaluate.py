@@ -50,7 +50,7 @@ def _small_config(**overrides):
         attacks=("pgd", "pixel", "local_search"), detect=True,
         pgd=evaluate.PGDConfig(eps=0.1, eps_step=0.05, max_iter=3),
         detection=DetectionProtocol(train_per_class=(2, 4), test_per_class=2, repeats=2,
-                                    n_estimators=10),
+                                    n_estimators=10, baselines=()),
         pixel=evaluate.PixelConfig(images=6, max_iter=2, population=20),
         local_search=evaluate.LocalSearchConfig(images=6, rounds=2),
         examples=2)
@@ -118,7 +118,9 @@ def test_report_writes_tables_json_and_figures(two_runs, tmp_path):
 
 def test_evaluate_runs_sweeps_eps_on_one_pool_and_compares_every_lsg_run_to_std(two_runs):
     config = _small_config(pgd=evaluate.PGDConfig(eps=(0.02, 0.2), max_iter=3),
-                           attacks=("pgd",))
+                           attacks=("pgd",),
+                           detection=DetectionProtocol(train_per_class=(2, 4), test_per_class=2,
+                                                       repeats=2, n_estimators=10))
     results = evaluate.evaluate_runs(list(two_runs), config, progress=False)
     std, lsg = results["runs"]
     assert [e["eps"] for e in std["sweep"]] == [0.02, 0.2]
@@ -138,6 +140,25 @@ def test_evaluate_runs_sweeps_eps_on_one_pool_and_compares_every_lsg_run_to_std(
         assert (c["run"], c["baseline"], c["claim"]) == ("lsg", "std", "higher")
         assert c["difference"] == pytest.approx(c["lsg"] - c["std"])
         assert c["low"] <= c["difference"] <= c["high"]
+    # the baselines on the same splits: each AUC with its interval, each LSG − STD difference
+    for e in std["sweep"]:
+        detectors = e["detection"]["detectors"]
+        assert list(detectors) == ["random_forest", "mahalanobis", "lid", "kd_bu"]
+        assert detectors["random_forest"]["mean_auc"] == e["detection"]["mean_auc"]
+        for detected in detectors.values():
+            for size in (2, 4):
+                low, high = detected["interval"][size]
+                assert 0 <= low <= detected["mean_auc"][size] <= high <= 1
+    baseline_auc = [c for c in results["comparisons"] if c["metric"] == "detection_auc_baseline"]
+    assert {(c["detector"], c["eps"], c["train_per_class"]) for c in baseline_auc} == {
+        (d, e, n) for d in ("mahalanobis", "lid", "kd_bu") for e in (0.02, 0.2) for n in (2, 4)}
+    for c in baseline_auc:
+        assert c["difference"] == pytest.approx(c["lsg"] - c["std"])
+        assert c["low"] <= c["difference"] <= c["high"]
+    assert "| 51/255 | KD + BU | LSG-alternate (lsg) |" in attack_report.markdown(results)
+    payload = json.loads(json.dumps(attack_report.results_to_json(results), allow_nan=False))
+    assert len(payload["runs"][0]["sweep"][1]["detection"]["detectors"]["lid"]["interval"]
+               ["4"]) == 2
     accuracy = next(c for c in results["comparisons"] if c["metric"] == "accuracy")
     assert accuracy["difference"] == pytest.approx(lsg["clean_accuracy"] - std["clean_accuracy"])
 

@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from lsg_tf.robustness.protocol import DetectionProtocol, run_detection, sample_pool, split_pool
+from lsg_tf.robustness.protocol import (
+    DetectionProtocol,
+    run_detection,
+    run_detectors,
+    sample_pool,
+    split_pool,
+)
 
 
 def _pool_labels(per_class, classes=3):
@@ -65,6 +71,10 @@ def test_run_detection_separates_a_shift_and_is_near_chance_without_one():
     ({"repeats": 0}, "repeats must be an integer >= 1"),
     ({"n_estimators": 0}, "n_estimators must be an integer >= 1"),
     ({"pool_per_class": 50}, r"pool_per_class=50 is smaller than .* = 1100"),
+    ({"baselines": ("lid", "svm")}, r"baselines must be distinct names of \['mahalanobis', "
+                                    r"'lid', 'kd_bu'\], got \['lid', 'svm'\]"),
+    ({"baselines": ("lid", "lid")}, "baselines must be distinct names"),
+    ({"train_per_class": (1, 5)}, r"train_per_class must be >= 2 with baselines .* got \[1, 5\]"),
 ])
 def test_detection_protocol_rejects_bad_sizes(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -81,3 +91,48 @@ def test_run_detection_rejects_mismatched_inputs():
     with pytest.raises(ValueError, match="protocol needs 5"):
         run_detection(clean, adv, labels, DetectionProtocol(train_per_class=(3,),
                                                             test_per_class=2))
+
+
+def _views(shift, per_class=12, classes=3, seed=0):
+    """Pool features by view: conv [P, 5] (two layers, widths 2 and 3), penultimate [P, 4]
+    around class means; the PGD versions moved ``shift`` off them."""
+    rng = np.random.default_rng(seed)
+    labels = _pool_labels(per_class, classes)
+    means = 3.0 * np.eye(classes, 4)
+    clean = {"conv": rng.normal(0, 1, (len(labels), 5)),
+             "penultimate": means[labels] + rng.normal(0, 1, (len(labels), 4))}
+    adv = {"conv": clean["conv"] + shift, "penultimate": clean["penultimate"] + shift}
+    options = {"layer_widths": [2, 3], "kernel": means.T, "bias": -0.5 * np.sum(means ** 2, 1)}
+    return clean, adv, labels, options
+
+
+def test_run_detectors_adds_the_baselines_on_the_random_forests_splits():
+    protocol = DetectionProtocol(train_per_class=(4, 8), test_per_class=4, repeats=2,
+                                 n_estimators=30)
+    clean, adv, labels, options = _views(shift=4.0)
+    result = run_detectors(clean, adv, labels, protocol, options, resamples=200)
+    forest = run_detection(clean["conv"], adv["conv"], labels, protocol)
+    assert result["mean_auc"] == forest["mean_auc"]  # the random forest's keys, unchanged
+    assert list(result["detectors"]) == ["random_forest", "mahalanobis", "lid", "kd_bu"]
+    for name, detected in result["detectors"].items():
+        assert set(detected) == {"auc", "mean_auc", "std_auc", "interval"}
+        for n in (4, 8):
+            assert len(detected["auc"][n]) == 2
+            low, high = detected["interval"][n]
+            assert low <= detected["mean_auc"][n] <= high
+            assert detected["mean_auc"][n] > 0.9, (name, n)
+            scores = result["detector_scores"][name][n]
+            assert len(scores) == 2 and scores[0].shape == (2 * 4 * 3,)
+    assert result["detectors"]["random_forest"]["auc"] == forest["auc"]
+
+
+def test_run_detectors_needs_the_views_its_baselines_read():
+    protocol = DetectionProtocol(train_per_class=(2,), test_per_class=2, baselines=("lid",))
+    clean, adv, labels, options = _views(shift=1.0, per_class=4)
+    result = run_detectors({"conv": clean["conv"]}, {"conv": adv["conv"]}, labels, protocol,
+                           options, resamples=100)
+    assert list(result["detectors"]) == ["random_forest", "lid"]
+    protocol = DetectionProtocol(train_per_class=(2,), test_per_class=2)
+    with pytest.raises(ValueError, match=r"lack the view\(s\) \['penultimate'\]"):
+        run_detectors({"conv": clean["conv"]}, {"conv": adv["conv"]}, labels, protocol,
+                      options)

@@ -103,3 +103,37 @@ def test_reference_eps_is_chosen_from_the_std_run_alone():
     ref = attack_report.reference_eps(runs)
     assert ref["eps"] == 0.3 and not ref["in_paper_range"]  # 92.5 is outside 72.9-83.6
     assert attack_report.reference_eps(runs[1:]) is None  # no STD run
+
+
+def _with_baselines(results):
+    """Adds the random forest and a Mahalanobis baseline under every detection entry."""
+    for r in results["runs"]:
+        for e in r["sweep"]:
+            det = e["detection"]
+            forest = {"mean_auc": det["mean_auc"], "std_auc": det["std_auc"],
+                      "interval": {20: [0.7, 0.9], 50: [0.71, 0.91]}}
+            mahalanobis = {"mean_auc": {20: 0.6, 50: 0.65}, "std_auc": {20: 0.03, 50: 0.04},
+                           "interval": {20: [0.55, 0.66], 50: [0.6, 0.7]}}
+            det["detectors"] = {"random_forest": forest, "mahalanobis": mahalanobis}
+    results["comparisons"].append(
+        {"metric": "detection_auc_baseline", "detector": "mahalanobis", "eps": 2 / 255,
+         "train_per_class": 50, "run": "lsg", "baseline": "std", "lsg": 0.65, "std": 0.65,
+         "difference": -0.031, "low": -0.052, "high": -0.01, "claim": "higher",
+         "verdict": "does not reproduce", "method": "paired bootstrap"})
+    return results
+
+
+def test_markdown_lists_every_detector_per_run_with_its_interval():
+    text = attack_report.markdown(_with_baselines(_results()))
+    assert "## Detection baselines: AUC (%) across ε" in text
+    assert "| ε | detector | run | AUC, 20 per class | AUC, 50 per class |" in text
+    assert "| 2/255 | random forest (paper) | STD | 80.00 ± 1.00 [70.0, 90.0] | " \
+           "78.00 ± 2.00 [71.0, 91.0] |" in text
+    assert "| 0.3 | Mahalanobis | LSG-alternate | 60.00 ± 3.00 [55.0, 66.0] | " \
+           "65.00 ± 4.00 [60.0, 70.0] |" in text
+    # LSG − STD at the paper-like ε (2/255), per detector
+    assert "| random forest (paper) | LSG-alternate | +6.00 [+2.10, +9.40] reproduces | — |" \
+        in text
+    assert "| Mahalanobis | LSG-alternate | — | -3.10 [-5.20, -1.00] does not reproduce |" \
+        in text
+    assert "Detection baselines" not in attack_report.markdown(_results())  # forest alone
