@@ -22,11 +22,16 @@ from lsg_tf.cli import entry
 NAMES = ("fox", "owl", "cat", "dog", "frog", "deer", "bird", "horse", "bear", "seal")
 """The classes' names, in order (wnids ``n01``, ``n02``, ...)."""
 
-_OUT = flags.DEFINE_string("out", None, "Folder to write (created).")
-_SIZE = flags.DEFINE_integer("size", 64, "Image side in pixels.", lower_bound=2)
-_PER_CLASS = flags.DEFINE_integer("per_class", 16, "Training (and validation) images per class.",
-                                  lower_bound=1)
-_CLASSES = flags.DEFINE_integer("classes", 8, "Classes.", lower_bound=2, upper_bound=len(NAMES))
+
+
+def _define_flags() -> None:
+    """The CLI's flags, defined only when it runs: tests import :func:`write_tree` beside other
+    tools that define flags of the same names in the one absl registry."""
+    flags.DEFINE_string("out", None, "Folder to write (created).")
+    flags.DEFINE_integer("size", 64, "Image side in pixels.", lower_bound=2)
+    flags.DEFINE_integer("per_class", 16, "Training (and validation) images per class.",
+                         lower_bound=1)
+    flags.DEFINE_integer("classes", 8, "Classes.", lower_bound=2, upper_bound=len(NAMES))
 
 
 def write_tree(root, size: int = 16, per_class: int = 6, classes: int = 2, seed: int = 0) -> str:
@@ -70,11 +75,13 @@ def write_tree(root, size: int = 16, per_class: int = 6, classes: int = 2, seed:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if os.path.exists(_OUT.value):
-        raise app.UsageError(f"--out={_OUT.value!r} exists: give a new folder")
-    print(f"wrote {write_tree(_OUT.value, _SIZE.value, _PER_CLASS.value, _CLASSES.value)}")
+    values = flags.FLAGS
+    if os.path.exists(values.out):
+        raise app.UsageError(f"--out={values.out!r} exists: give a new folder")
+    print(f"wrote {write_tree(values.out, values.size, values.per_class, values.classes)}")
 
 
 if __name__ == "__main__":
+    _define_flags()
     flags.mark_flags_as_required(["out"])
     entry.run(main)
