@@ -15,13 +15,13 @@ import numpy as np
 import tensorflow as tf
 
 from lsg_tf import data, load_model, run_io
-from lsg_tf.core import backbones, choices, lr_schedules
+from lsg_tf.core import backbones, choices
 from lsg_tf.core import gate as gate_lib
 from lsg_tf.core.callbacks import GateImageLogger, RunRecorder, StopOnNonFiniteLoss
 from lsg_tf.core.choices import GATE_OPTIMIZERS, LR_SCHEDULES, OPTIMIZERS
 from lsg_tf.core.model import LSGModel
 from lsg_tf.core.schedule import Schedule
-from lsg_tf.training import distribute, frozen_cache, recipes, run_lock
+from lsg_tf.training import distribute, frozen_cache, optimizers, recipes, run_lock
 
 # Settings that may change when a run is resumed; anything else must match.
 _FIELDS_ALLOWED_TO_CHANGE_ON_RESUME = (
@@ -196,7 +196,7 @@ def _train_locked(config: TrainConfig, strategy, run_dir: str, is_chief: bool,
     with strategy.scope():
         backbone = backbones.build_backbone(config.model, splits.image_shape,
                                             weights=config.backbone_weights,
-                                            weight_decay=l2_weight_decay(config),
+                                            weight_decay=optimizers.l2_weight_decay(config),
                                             seed=config.seed,
                                             weight_decay_scope=config.weight_decay_scope,
                                             initializer=config.initializer,
@@ -212,7 +212,8 @@ def _train_locked(config: TrainConfig, strategy, run_dir: str, is_chief: bool,
                 sparsity_coefficient=config.sparsity_coefficient,
                 density_target=config.density_target, sparsity_form=config.sparsity_form,
                 fixed_gate=fixed, input_mean=mean, input_std=std,
-                class_names=splits.class_names, classifier_weight_decay=l2_weight_decay(config),
+                class_names=splits.class_names,
+                classifier_weight_decay=optimizers.l2_weight_decay(config),
                 classifier_bias_decay=config.weight_decay_scope == "all")
             return LSGModel(net, splits.num_classes, **{**settings, **overrides})
 
@@ -224,8 +225,8 @@ def _train_locked(config: TrainConfig, strategy, run_dir: str, is_chief: bool,
         # The model the optimizer trains: the full one, or its top on cached features.
         trained = model if split is None else frozen_cache.top_model(make_model, split[1])
         for each in {id(model): model, id(trained): trained}.values():
-            each.compile(optimizer=make_optimizer(config, steps),
-                         gate_optimizer=make_gate_optimizer(config),
+            each.compile(optimizer=optimizers.make_optimizer(config, steps),
+                         gate_optimizer=optimizers.make_gate_optimizer(config),
                          jit_compile=config.jit_compile)
         initial_epoch, history, wall_time = run_io.load_checkpoint(run_dir, trained)
 
@@ -373,65 +374,6 @@ def finish_run(run_dir, model, gate, metrics, class_names) -> None:
     plots.save_figure(plots.gate_figure(gate, class_names),
                       os.path.join(run_dir, run_io.GATE_FIGURE))
     run_io.write_json(os.path.join(run_dir, run_io.METRICS_FILE), metrics)
-
-
-def make_learning_rate(config: TrainConfig, steps_per_epoch: int):
-    """The network's learning rate: a float or a schedule over all training steps.
-
-    ``step`` divides the rate by 10 at 50% and 75% of training (the usual CIFAR
-    ResNet decay); ``cosine`` decays it to 0; ``onecycle`` is PyTorch's one-cycle rate
-    (:class:`~lsg_tf.core.lr_schedules.OneCycle`, ramp over ``lr_warmup_fraction`` of the
-    steps, 0.15 if unset). For the others, ``lr_warmup_fraction > 0`` prepends a linear
-    warm-up from ``lr / 25`` over that fraction of the steps, and the schedule runs over
-    the remaining steps.
-    """
-    total = config.epochs * steps_per_epoch
-    lr = config.learning_rate
-    if config.lr_schedule == "onecycle":
-        return lr_schedules.OneCycle(lr, total, pct_start=config.lr_warmup_fraction or 0.15)
-    warmup = int(round(config.lr_warmup_fraction * total))
-    decay_steps = max(total - warmup, 1)
-    schedule = lr
-    if config.lr_schedule == "step":
-        schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
-            [decay_steps // 2, (3 * decay_steps) // 4], [lr, lr * 0.1, lr * 0.01])
-    elif config.lr_schedule == "cosine":
-        schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=decay_steps)
-    if warmup:
-        schedule = lr_schedules.LinearWarmup(schedule, warmup,
-                                             lr / lr_schedules.WARMUP_DIV_FACTOR)
-    return schedule
-
-
-def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """The network optimizer with its learning-rate schedule (:func:`make_learning_rate`)."""
-    lr = make_learning_rate(config, steps_per_epoch)
-    if config.optimizer == "sgd":
-        return keras.optimizers.SGD(lr, momentum=config.momentum, nesterov=config.nesterov)
-    if config.optimizer == "adam":
-        return keras.optimizers.Adam(lr)
-    # AdamW's own decoupled decay (w -= lr * wd * w) at --weight_decay, in place of the L2
-    # terms (l2_weight_decay), on the same variables; never on the gate G.
-    optimizer = keras.optimizers.AdamW(lr, weight_decay=config.weight_decay)
-    excluded = ["gate"] + (["bias", "gamma", "beta"]
-                           if config.weight_decay_scope == "kernels" else [])
-    optimizer.exclude_from_weight_decay(var_names=excluded)
-    return optimizer
-
-
-def l2_weight_decay(config: TrainConfig) -> float:
-    """The L2 coefficient of the network's regularizers: ``weight_decay``, or 0 for AdamW,
-    which decays the weights itself (:func:`make_optimizer`)."""
-    return 0.0 if config.optimizer == "adamw" else config.weight_decay
-
-
-def make_gate_optimizer(config: TrainConfig):
-    """A separate optimizer for G at ``gate_learning_rate``, or None for ``same``."""
-    if config.gate_optimizer == "same":
-        return None
-    if config.gate_optimizer == "sgd":
-        return keras.optimizers.SGD(config.gate_learning_rate, momentum=config.momentum)
-    return keras.optimizers.Adam(config.gate_learning_rate)
 
 
 def _check_resumable(run_dir: str, config: TrainConfig) -> None:

@@ -18,7 +18,8 @@ from lsg_tf.core.model import LSGModel
 from lsg_tf.reporting import stats
 from lsg_tf.reproduction import scheme_table
 from lsg_tf.training import recipes
-from lsg_tf.training.train_lib import TrainConfig, make_learning_rate, make_optimizer
+from lsg_tf.training.optimizers import l2_weight_decay, make_learning_rate, make_optimizer
+from lsg_tf.training.train_lib import TrainConfig
 
 
 def _rate(schedule, step):
@@ -91,8 +92,6 @@ def test_adamw_decays_at_weight_decay_never_the_gate(tmp_path, scope, decayed):
     config = TrainConfig(output_dir=str(tmp_path), optimizer="adamw", learning_rate=0.1,
                          lr_schedule="constant", lr_warmup_fraction=0, weight_decay=0.5,
                          weight_decay_scope=scope)
-    from lsg_tf.training.train_lib import l2_weight_decay
-
     assert l2_weight_decay(config) == 0.0  # no L2 term on top of the decoupled decay
     names = ("kernel", "bias", "gamma", "beta", "gate")
     variables = [keras.Variable(np.full((2,), 2.0, "float32"), name=n) for n in names]
