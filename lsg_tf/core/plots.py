@@ -40,12 +40,12 @@ def gate_figure(gate: np.ndarray, class_names=None, title: str | None = None):
     return fig
 
 
-def save_figure(fig, path: str) -> None:
+def save_figure(fig, path: str, dpi: int = 110) -> None:
     """Saves a figure atomically as PNG and closes it."""
     from lsg_tf.run_io import atomic_path
 
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+        fig.savefig(tmp, format="png", dpi=dpi)
     pyplot().close(fig)
 
 
