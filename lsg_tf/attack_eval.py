@@ -166,6 +166,13 @@ def main(argv):
     config = config_from_flags()
     if not config.attacks and not config.detect:
         raise app.UsageError("nothing to do: give --attacks and/or --detect")
+    from lsg_tf import run_io
+
+    try:  # the runs read and the folder written, before any attack
+        run_io.check_finished_runs(_RUN.value)
+        run_io.check_writable_folder(_OUT.value, "--out")
+    except run_io.RunIOError as error:
+        sys.exit(f"error: {error}")
     from lsg_tf.robustness import attack_report, evaluate
 
     logging.getLogger("art").setLevel(logging.WARNING)  # ART logs every batch at INFO

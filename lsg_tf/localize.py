@@ -83,6 +83,7 @@ def main(argv):
         raise app.UsageError(f"--names has {len(names)} labels for {len(_RUN.value)} runs")
     command = commands.typed_command("lsg_tf.localize", sys.argv,
                                      dropped=commands.DROPPED + ("--note",))
+    _check_paths()
     if _LOCALIZATION.value == "tiny_imagenet":
         return _box_localization(names, command)
     if not _VOC_DIR.value:
@@ -95,6 +96,20 @@ def main(argv):
                         class_map=class_map, variants=variants, max_images=_MAX_IMAGES.value,
                         batch_size=_BATCH_SIZE.value, notes=_NOTE.value or ())
     print(f"report -> {os.path.join(_OUT.value, MARKDOWN_FILE)}")
+
+
+def _check_paths():
+    """The runs read and the folder written, checked before any work (one-line errors)."""
+    from lsg_tf import run_io
+
+    try:
+        run_io.check_finished_runs(_RUN.value)
+        for name, folder in (("--voc_dir", _VOC_DIR.value), ("--data_dir", _DATA_DIR.value)):
+            if folder and not os.path.isdir(folder):
+                raise run_io.RunIOError(f"{name}={folder} is not a folder")
+        run_io.check_writable_folder(_OUT.value, "--out")
+    except run_io.RunIOError as error:
+        sys.exit(f"error: {error}")
 
 
 def _box_localization(names, command):

@@ -89,6 +89,7 @@ def main(argv):
     for name, value in (("data_dir", _DATA_DIR.value), ("voc_dir", _VOC_DIR.value)):
         if value and not os.path.isdir(value):
             raise app.UsageError(f"--{name}={value!r} is not a folder")
+    _check_written_folders()
     from lsg_tf.cli.console import quiet_logs
 
     quiet_logs()
@@ -114,6 +115,18 @@ def main(argv):
                                 attacks=_ATTACKS.value)
     except ValueError as e:
         raise app.UsageError(str(e)) from None
+
+
+def _check_written_folders():
+    """--out, --runs_dir and --cache_dir, checked before any work (one-line errors)."""
+    from lsg_tf import run_io
+
+    try:
+        for name, flag in (("--out", _OUT), ("--runs_dir", _RUNS_DIR), ("--cache_dir", _CACHE_DIR)):
+            if flag.value:
+                run_io.check_writable_folder(flag.value, name)
+    except run_io.RunIOError as error:
+        sys.exit(f"error: {error}")
 
 
 def _tiny_imagenet():

@@ -279,17 +279,39 @@ class Run:
         return os.path.join(self.run_dir, MODEL_FILE)
 
 
+def check_finished_runs(run_dirs, name: str = "--run") -> None:
+    """Checks, before any work, that each of ``run_dirs`` is a finished run folder.
+
+    Raises:
+        RunIOError: naming the flag (``name``), the folder and the first file it lacks.
+    """
+    for run_dir in run_dirs:
+        missing = _missing_run_file(run_dir)
+        if missing:
+            what = ("does not exist" if not os.path.lexists(run_dir) else
+                    "is not a folder" if not os.path.isdir(run_dir) else f"has no {missing}")
+            raise RunIOError(f"{name}={run_dir}: {what}, so it is not a finished lsg_tf run "
+                             f"folder (a folder that lsg_tf.train finished)")
+
+
+def _missing_run_file(run_dir: str) -> str | None:
+    """The first file of a finished run that ``run_dir`` lacks, or None."""
+    for name in (CONFIG_FILE, METRICS_FILE, GATE_FILE, MODEL_FILE):
+        if not os.path.exists(os.path.join(run_dir, name)):
+            return name
+    return None
+
+
 def read_run(run_dir: str) -> Run:
     """Reads a finished run folder.
 
     Raises:
         FileNotFoundError: naming the missing file if the run is incomplete.
     """
-    for name in (CONFIG_FILE, METRICS_FILE, GATE_FILE, MODEL_FILE):
-        path = os.path.join(run_dir, name)
-        if not os.path.exists(path):
-            raise FileNotFoundError(
-                f"{path} is missing: {run_dir!r} is not a finished lsg_tf run folder")
+    missing = _missing_run_file(run_dir)
+    if missing:
+        raise FileNotFoundError(f"{os.path.join(run_dir, missing)} is missing: {run_dir!r} is "
+                                f"not a finished lsg_tf run folder")
     redo = (f"delete it and run the run's training command again (its flags.txt), which "
             f"finishes the run anew from its last checkpoint, or delete {run_dir} to start over")
     gate_path = os.path.join(run_dir, GATE_FILE)

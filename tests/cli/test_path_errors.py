@@ -74,3 +74,38 @@ def test_report_on_a_truncated_metrics_json_names_it_and_what_to_do(tmp_path):
     assert line.startswith(f"error: {run / 'metrics.json'} is truncated or corrupt (")
     assert "delete it and run the run's training command again" in line
     assert not out.exists()
+
+
+@pytest.mark.parametrize("verb, extra", [
+    ("localize", ["--localization=tiny_imagenet", "--data_dir=."]),
+    ("attack_eval", ["--attacks=pgd"]),
+])
+def test_a_run_that_is_not_a_finished_run_folder_is_named_before_any_work(tmp_path, verb, extra):
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / run_io.CONFIG_FILE).write_text("{}")
+    out = tmp_path / "out"
+    for run, what in ((tmp_path / "missing", "does not exist"),
+                      (unfinished, f"has no {run_io.METRICS_FILE}")):
+        line = _one_error_line(_cli(verb, f"--run={run}", f"--out={out}", *extra))
+        assert line == (f"error: --run={run}: {what}, so it is not a finished lsg_tf run folder "
+                        f"(a folder that lsg_tf.train finished)")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("verb, extra", [
+    ("localize", ["--localization=tiny_imagenet", "--data_dir=."]),
+    ("attack_eval", ["--attacks=pgd"]),
+])
+def test_analysis_out_that_is_a_file_is_found_before_any_work(tmp_path, a_file, verb, extra):
+    run = _run_folder(tmp_path / "run", "{}")
+    line = _one_error_line(_cli(verb, f"--run={run}", f"--out={a_file}", *extra))
+    assert line.startswith(f"error: --out {a_file} is a file, not a folder")
+
+
+@pytest.mark.parametrize("flag", ["--out", "--runs_dir", "--cache_dir"])
+def test_reproduce_folders_it_writes_are_checked_before_any_work(tmp_path, a_file, flag):
+    line = _one_error_line(_cli("reproduce", f"{flag}={a_file / 'below'}",
+                                f"--data_dir={tmp_path}"))
+    assert line.startswith(f"error: {flag} {a_file / 'below'} is under {a_file}, which is a file")
+    assert sorted(os.listdir(tmp_path)) == ["a_file"]
