@@ -7,12 +7,13 @@ import numpy as np
 
 def resnet20_model(schedule, num_classes: int = 10, image_shape=(32, 32, 3),
                    jit_compile: bool = False, steps_per_execution: int = 1,
-                   mean=None, std=None, batch_norm: str = "keras"):
+                   mean=None, std=None, batch_norm: str = "keras", backbone: str = "resnet20"):
     """A ResNet20 :class:`~lsg_tf.core.model.LSGModel` compiled as ``lsg_tf.training.train_lib``
     does (SGD momentum 0.9, lr 0.1, weight decay 1e-4; G by Adam lr 0.01).
 
     ``mean``/``std``: per-channel input statistics in [0, 1] (normalised inside the model);
-    ``batch_norm``: the backbone's BatchNorm layer (``lsg_tf.core.choices.BATCH_NORMS``).
+    ``batch_norm``: the backbone's BatchNorm layer (``lsg_tf.core.choices.BATCH_NORMS``);
+    ``backbone``: another of ``lsg_tf.core.backbones.BACKBONES`` in ResNet20's place.
     """
     import keras
 
@@ -20,7 +21,7 @@ def resnet20_model(schedule, num_classes: int = 10, image_shape=(32, 32, 3),
     from lsg_tf.core.model import LSGModel
 
     keras.utils.set_random_seed(0)
-    backbone = backbones.build_backbone("resnet20", image_shape, weight_decay=1e-4, seed=0,
+    backbone = backbones.build_backbone(backbone, image_shape, weight_decay=1e-4, seed=0,
                                        batch_norm=batch_norm)
     model = LSGModel(backbone, num_classes, schedule=schedule, sparsity_coefficient=0.01,
                      density_target=0.15, input_mean=mean, input_std=std,

@@ -176,6 +176,17 @@ def inter_class_correlation_variants(weights: np.ndarray, groups: np.ndarray) ->
     }
 
 
+def model_c_ic(model, features: np.ndarray, labels: np.ndarray, num_classes: int,
+               m: int = 6) -> float:
+    """Table 2's C_IC (the ``cosine`` reading) of a model's last filters, with each class's
+    ``m`` dominant filters on ``features``; NaN (n/a) for a model without filter weights."""
+    groups = dominant_filters(features, labels, num_classes, min(m, np.shape(features)[1]))
+    try:
+        return inter_class_correlation(filter_correlation(last_filters(model)), groups)
+    except NoFilterWeights:
+        return float("nan")
+
+
 def filter_order(gate: np.ndarray) -> np.ndarray:
     """A filter permutation that groups filters by the class they serve, for display.
 

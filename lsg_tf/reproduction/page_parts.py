@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 from lsg_tf import run_io
 from lsg_tf.reporting import paper, stats
 from lsg_tf.reporting.formatting import fmt, signed_interval
@@ -92,9 +94,22 @@ class Page:
         self.attack_runs = {r["name"]: r for r in (attacks or {}).get("runs", [])}
         self.claims = []  # (claim, {run: verdict}) for the summary
         self.before = None  # the previous page's report.json (BEFORE_DIR), if any
+        self.seed_table = None  # the seeds stage's table (several seeds only)
 
     def comparison(self, stage: str, metric: str, run: str, **keys) -> dict | None:
-        """The stage's LSG − STD comparison of ``metric`` for ``run`` (and ``keys``)."""
+        """The stage's LSG − STD comparison of ``metric`` for ``run`` (and ``keys``).
+
+        ``stage="seeds"``: the t-interval over seeds of a number with one value per trained
+        model (MIS, C_IC: :func:`lsg_tf.reproduction.scheme_table.seed_difference`), None
+        below two seeds with the number.
+        """
+        if stage == "seeds":
+            found = (self.seed_table or {}).get(run, {}).get(f"{metric}_minus_std")
+            if not found or not np.isfinite(found["t95"]).all():
+                return None
+            low, high = found["t95"]
+            return {"metric": metric, "verdict": found["verdict"],
+                    "difference": found["mean"], "low": low, "high": high}
         return stats.find_comparison(self.comparisons[stage], metric, run, **keys)
 
     def check(self, text, values, stage=None, metric=None, digits=3, **keys):

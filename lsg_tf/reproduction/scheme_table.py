@@ -31,6 +31,8 @@ _COLUMNS = (
     ("phi", "Φ", 1.0, 4),
     ("masked_recall_max", "masked class recall (max over classes)", 1.0, 2),
     ("others_kept_min", "others keep (min over classes, %)", 100.0, 1),
+    ("mis", "MIS", 1.0, 4),
+    ("c_ic", "C_IC", 1.0, 4),
     ("wall_time_seconds", "train time (s)", 1.0, 0),
 )
 
@@ -46,6 +48,9 @@ def run_numbers(metrics: dict) -> dict:
         "phi": (metrics.get("phi") or {}).get("phi", float("nan")),
         "masked_recall_max": masking.get("max_recall_after", float("nan")),
         "others_kept_min": masking.get("min_others_kept", float("nan")),
+        # Runs older than these numbers in metrics.json have none (NaN, shown as missing).
+        "mis": (metrics.get("mis") or {}).get("mis", float("nan")),
+        "c_ic": _number(metrics.get("c_ic")),
         "wall_time_seconds": metrics["wall_time_seconds"],
     }
 
@@ -86,7 +91,27 @@ def summary(results: dict, variants, seeds, correct: dict | None = None) -> dict
             if correct is not None:
                 out[name]["accuracy_minus_std_images"] = bootstrap_difference(
                     correct, name, seeds)
+            for key, claim in SEED_CLAIMS.items():
+                out[name][f"{key}_minus_std"] = seed_difference(
+                    out[name][key], [run_numbers(results[("std", s)])[key] for s in seeds], claim)
     return out
+
+
+# Numbers with one value per trained model, compared over seeds: (the paper's claim).
+SEED_CLAIMS = {"mis": "higher", "c_ic": "lower"}
+
+
+def seed_difference(lsg, std, claim: str) -> dict:
+    """LSG − STD per seed, its 95% t-interval and the verdict on ``claim`` that the interval
+    gives (``"inconclusive"`` with one seed or a missing value: no interval)."""
+    diff = np.subtract(np.asarray(lsg, np.float64), np.asarray(std, np.float64))
+    low, high = t_interval(diff) if np.isfinite(diff).all() else (float("nan"),) * 2
+    return {"per_seed": diff.tolist(), "mean": float(np.mean(diff)), "t95": [low, high],
+            "claim": claim, "verdict": interval_verdict(low, high, claim)}
+
+
+def _number(value) -> float:
+    return float("nan") if value is None else float(value)
 
 
 def markdown(table: dict, variants, seeds, command: str, split: str = "test") -> str:
@@ -102,14 +127,20 @@ def markdown(table: dict, variants, seeds, command: str, split: str = "test") ->
 
 def body_lines(table: dict, variants, seeds, split: str = "test") -> list:
     """:func:`markdown` without the command: the lines a results page embeds."""
+    def values(name, key):  # tables written before a number existed lack it
+        return np.asarray(table[name].get(key, [float("nan")]), np.float64)
+
+    # MIS and C_IC only where some run has them (runs older than these numbers do not).
+    columns = [c for c in _COLUMNS if c[0] not in SEED_CLAIMS
+               or any(np.isfinite(values(n, c[0])).any() for n in variants)]
     lines = [f"{split.capitalize()} numbers over seeds {', '.join(map(str, seeds))}: mean ± "
              "sample standard deviation (one value when there is one seed).", "",
-             "| run | " + " | ".join(c[1] for c in _COLUMNS) + " |",
-             "|---|" + "---|" * len(_COLUMNS)]
+             "| run | " + " | ".join(c[1] for c in columns) + " |",
+             "|---|" + "---|" * len(columns)]
     for name in variants:
-        cells = [format_mean_std(table[name][key], scale, digits)
-                 if not np.isnan(table[name][key]).all() else MISSING
-                 for key, _, scale, digits in _COLUMNS]
+        cells = [format_mean_std(values(name, key), scale, digits)
+                 if not np.isnan(values(name, key)).all() else MISSING
+                 for key, _, scale, digits in columns]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     diffs = [n for n in variants if "accuracy_minus_std" in table[n]]
     if diffs:
@@ -129,10 +160,36 @@ def body_lines(table: dict, variants, seeds, split: str = "test") -> list:
                   "one standard deviation of the per-seed differences, \"within noise\" otherwise."]
         if any("accuracy_minus_std_images" in table[n] for n in diffs):
             lines += _bootstrap_lines(table, diffs)
+        lines += _seed_claim_lines(table, diffs)
     lines += ["", "Φ uses the same a = 0.01 and s = 0.15·C·K for every model; masking zeroes the "
               "filters with G[c, k] > 0.5 (the trained gate of an LSG run, Φ's gate of an STD "
               "run) and reports class c's recall and the other classes' recall relative to "
               "unmasked. The STD run never trains its gate (density 1.0 by construction)."]
+    return lines
+
+
+def _seed_claim_lines(table: dict, diffs) -> list:
+    """MIS and C_IC: one value per trained model, so their interval is over seeds."""
+    rows = [(name, key) for key in SEED_CLAIMS for name in diffs
+            if f"{key}_minus_std" in table[name]
+            and np.isfinite(table[name][f"{key}_minus_std"]["per_seed"]).any()]
+    if not rows:
+        return []
+    lines = ["", "MIS (appendix B; the paper: LSG higher) and C_IC (Table 2, m = 6; the paper: "
+             "LSG lower) are one number per trained model, so their LSG − STD difference is "
+             "paired by seed, with a 95% t-interval over the per-seed differences:", "",
+             "| run | number | per seed | mean | 95% t-interval | verdict |",
+             "|---|---|---|---|---|---|"]
+    for name, key in rows:
+        d = table[name][f"{key}_minus_std"]
+        low, high = d["t95"]
+        interval = MISSING if np.isnan(low) else f"[{low:+.4f}, {high:+.4f}]"
+        verdict = d["verdict"] if not np.isnan(low) else \
+            "no verdict (fewer than 2 seeds with the number: no interval)"
+        per_seed = ", ".join(MISSING if np.isnan(v) else f"{v:+.4f}" for v in d["per_seed"])
+        mean = MISSING if np.isnan(d["mean"]) else f"{d['mean']:+.4f}"
+        lines.append(f"| {name} | {'MIS' if key == 'mis' else 'C_IC'} | {per_seed} | "
+                     f"{mean} | {interval} | {verdict} |")
     return lines
 
 

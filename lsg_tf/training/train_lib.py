@@ -344,17 +344,25 @@ def _finished_metrics(run_dir: str, config: TrainConfig) -> dict | None:
     return metrics if config.epochs <= metrics.get("epochs", 0) else None
 
 
+# MIS of a finished run on a seeded subset of this many evaluation images (as the report's).
+MIS_MAX_EXAMPLES = 5000
+
+
 def class_specificity(model, gate, splits, gated: bool, threshold: float = 0.5) -> dict:
-    """Φ (Eq. 2, default a and s for every model) and masking (section 4.2) on the eval split.
+    """Φ (Eq. 2, default a and s for every model), masking (section 4.2), MIS (appendix B)
+    and C_IC (Table 2, m = 6; NaN without filter weights) on the eval split.
 
     Masking zeroes each class's filters, ``G[c, k] > threshold``, with the trained gate of
     an LSG run and with Φ's minimising gate of an STD run (the paper's comparison).
     """
-    from lsg_tf.analysis import head, masking, phi
+    from lsg_tf.analysis import correlation, head, masking, mis, phi
     from lsg_tf.core import features
 
     pooled, _ = features.pooled_features_and_logits(model, splits.x_test)
     kernel, bias = head.classifier_weights(model)
+    information = mis.mutual_information_score(pooled, splits.y_test, splits.num_classes,
+                                               max_examples=MIS_MAX_EXAMPLES)
+    c_ic = correlation.model_c_ic(model, pooled, splits.y_test, splits.num_classes)
     ambiguity = phi.filter_ambiguity(pooled, splits.y_test, kernel, bias)
     mask_gate = gate if gated else ambiguity.gate
     sweep = masking.masking_sweep(pooled, splits.y_test, kernel, bias, mask_gate, threshold)
@@ -362,7 +370,9 @@ def class_specificity(model, gate, splits, gated: bool, threshold: float = 0.5) 
     summary["gate"] = "trained" if gated else "phi"
     return {"phi": {"phi": ambiguity.phi, "cross_entropy": ambiguity.cross_entropy,
                     "density": ambiguity.density},
-            "masking": summary}
+            "masking": summary,
+            "mis": {"mis": information.mis, "num_examples": information.num_examples},
+            "c_ic": c_ic}
 
 
 def finish_run(run_dir, model, gate, metrics, class_names) -> None:

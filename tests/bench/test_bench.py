@@ -40,6 +40,13 @@ def test_smoke_prints_machine_command_medians_and_ratio(script, sides, goal):
     assert float(match.group(3)) == pytest.approx(medians[0] / medians[1], rel=2e-3)
 
 
+@pytest.mark.parametrize("model", ["convmixer_small", "vit"])
+def test_lsg_overhead_times_a_token_backbone(model):
+    out = _run("lsg_overhead", f"--model={model}")
+    assert f"LSG overhead: {model}, LSG-phase vs STD-phase epoch" in out
+    assert RATIO.search(out) and re.search(r"images/s: LSG \d+, STD \d+", out), out
+
+
 def test_module_form_runs():
     result = subprocess.run([sys.executable, "-m", "bench.lsg_overhead", "--help"], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)

@@ -316,6 +316,20 @@ def test_every_variant_over_the_seeds_has_its_table_and_claim(toy_reproduction):
     assert all(re.search(r"\[[-+]\d", cell) for cell in cells), cells
     assert "](seeds/README.md)" in page
     assert os.path.exists(os.path.join(out, "seeds", "README.md"))
+    # MIS and C_IC (one value per trained model): verdicts from a t-interval over the seeds.
+    for number in ("mis", "c_ic"):
+        for n in names[1:]:
+            own, std = ([json.load(open(os.path.join(runs, d, "metrics.json")))[number]
+                         for d in (v, f"{v}-s1")] for v in (n, "std"))
+            if number == "mis":
+                own, std = [m["mis"] for m in own], [m["mis"] for m in std]
+            assert seeds["table"][n][f"{number}_minus_std"]["per_seed"] == pytest.approx(
+                np.subtract(own, std))
+    claims = dict(_summary_rows(page))
+    for claim in ("MIS: LSG > STD (appendix B)", "C_IC: LSG < STD (Table 2)"):
+        assert all(re.fullmatch(r"(\*\*does not reproduce\*\*|reproduces|inconclusive) "
+                                r"\([-+]\d\.\d{4} \[[-+]\d\.\d{4}, [-+]\d\.\d{4}\]\)", cell)
+                   for cell in claims[claim]), claims[claim]
 
 
 def test_seeds_must_be_distinct_integers_with_the_flagfiles_seed(tmp_path):

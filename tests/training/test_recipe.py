@@ -239,6 +239,50 @@ def test_scheme_table_pairs_differences_by_seed():
     assert "| std | 81.00 ± 1.41 |" in text
 
 
+def test_scheme_table_gives_mis_and_c_ic_a_t_interval_over_seeds():
+    def run(accuracy, mis, c_ic):
+        return {**_metrics(accuracy), "mis": {"mis": mis}, "c_ic": c_ic}
+
+    results = {("std", 0): run(0.80, 0.10, 0.02), ("std", 1): run(0.80, 0.12, 0.03),
+               ("std", 2): run(0.80, 0.11, 0.01),
+               ("joint", 0): run(0.80, 0.14, 0.01), ("joint", 1): run(0.80, 0.15, 0.01),
+               ("joint", 2): run(0.80, 0.16, 0.00)}
+    table = scheme_table.summary(results, ["std", "joint"], [0, 1, 2])
+    mis = table["joint"]["mis_minus_std"]
+    # Differences 0.04, 0.03, 0.05: mean 0.04, sd 0.01, t(0.975, 2) = 4.3027.
+    assert mis["per_seed"] == pytest.approx([0.04, 0.03, 0.05])
+    half = 4.302653 * 0.01 / np.sqrt(3)
+    assert mis["t95"] == pytest.approx([0.04 - half, 0.04 + half], rel=1e-5)
+    assert mis["verdict"] == "reproduces"  # the paper: LSG's MIS higher
+    c_ic = table["joint"]["c_ic_minus_std"]
+    # Differences -0.01, -0.02, -0.01: the interval [-0.0277, +0.0010] contains 0.
+    assert c_ic["t95"][0] < 0 < c_ic["t95"][1] and c_ic["verdict"] == "inconclusive"
+    text = scheme_table.markdown(table, ["std", "joint"], [0, 1, 2], "cmd")
+    assert "| joint | MIS | +0.0400, +0.0300, +0.0500 | +0.0400 | [+0.0152, +0.0648] | " \
+           "reproduces |" in text
+    assert "| C_IC |" in text and "| MIS |" in text.split("\n")[4]
+
+
+def test_scheme_table_without_mis_keeps_its_columns_and_gives_no_seed_verdict():
+    one_seed = {("std", 0): {**_metrics(0.8), "mis": {"mis": 0.1}, "c_ic": None},
+                ("joint", 0): {**_metrics(0.8), "mis": {"mis": 0.2}, "c_ic": None}}
+    table = scheme_table.summary(one_seed, ["std", "joint"], [0])
+    assert table["joint"]["mis_minus_std"]["verdict"] == "inconclusive"
+    text = scheme_table.markdown(table, ["std", "joint"], [0], "cmd")
+    assert "| joint | MIS | +0.1000 | +0.1000 | — | no verdict (fewer than 2 seeds" in text
+    assert "| C_IC" not in text  # n/a in every run: no column, no row
+    old = {("std", 0): _metrics(0.8), ("joint", 0): _metrics(0.8)}  # runs before MIS
+    text = scheme_table.markdown(scheme_table.summary(old, ["std", "joint"], [0]),
+                                 ["std", "joint"], [0], "cmd")
+    assert "MIS" not in text and "C_IC" not in text  # no column, no paragraph
+    # A table written before these numbers existed (a results page's JSON) still renders.
+    table = scheme_table.summary(old, ["std", "joint"], [0])
+    for name in table:
+        for key in ("mis", "c_ic", "mis_minus_std", "c_ic_minus_std"):
+            table[name].pop(key, None)
+    assert "| joint |" in scheme_table.markdown(table, ["std", "joint"], [0], "cmd")
+
+
 def test_scheme_table_bootstraps_the_difference_over_test_images():
     results = {("std", 0): _metrics(0.80, 1.0, 0.1), ("joint", 0): _metrics(0.70)}
     # 1,000 images: STD right on 800, joint on the first 700 of those: a −10-point gap
@@ -312,6 +356,13 @@ def test_compare_schemes_over_two_seeds_writes_paired_table(tmp_path):
     assert (per_run[("std", 0)]["history"]["train/loss"]
             != per_run[("std", 1)]["history"]["train/loss"])
     assert "| joint |" in (out / "README.md").read_text()
+    # Every finished run records MIS (on its 100 test images) and C_IC of its last conv filters.
+    for metrics in per_run.values():
+        assert metrics["mis"]["num_examples"] == 100 and metrics["mis"]["mis"] >= 0
+        assert -1 <= metrics["c_ic"] <= 1
+    assert results["joint"]["mis_minus_std"]["per_seed"] == pytest.approx(
+        [per_run[("joint", s)]["mis"]["mis"] - per_run[("std", s)]["mis"]["mis"] for s in (0, 1)])
+    assert "| joint | C_IC |" in (out / "README.md").read_text()
 
 
 def test_sweep_summary_is_undefined_where_others_had_no_recall():
