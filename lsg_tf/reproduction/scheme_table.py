@@ -153,7 +153,8 @@ def body_lines(table: dict, variants, seeds, split: str = "test") -> list:
             low, high = d["t95"]
             interval = MISSING if np.isnan(low) else f"[{100 * low:+.2f}, {100 * high:+.2f}]"
             verdict = {"within noise": "within noise", "higher": "LSG higher",
-                       "lower": "LSG lower"}[d["verdict"]]
+                       "lower": "LSG lower"}[d["verdict"]] if len(d["per_seed"]) > 1 else \
+                "no verdict (one seed: no spread)"
             lines.append(f"| {name} | {per_seed} | {format_mean_std(d['per_seed'])} | "
                          f"{interval} | {verdict} |")
         lines += ["", "The verdict says higher or lower only when the mean difference exceeds "

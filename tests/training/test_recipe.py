@@ -299,6 +299,8 @@ def test_scheme_table_bootstraps_the_difference_over_test_images():
     assert boot["verdict"] == "does not reproduce"
     text = scheme_table.markdown(table, ["std", "joint"], [0], "cmd")
     assert "| joint | -10.00 | [" in text and "| 1,000 | does not reproduce |" in text
+    # One seed: no spread over seeds, so no verdict from it.
+    assert "| joint | -10.00 | -10.00 | — | no verdict (one seed: no spread) |" in text
 
 
 def test_library_defaults_are_the_chosen_recipe(tmp_path):
