@@ -17,6 +17,10 @@ import numpy as np
 
 from lsg_tf.analysis import head
 
+# The subset size MIS is estimated on by default where a run is analysed (the report, the
+# end of training): the kNN estimator costs O(N log N) per filter and class.
+DEFAULT_MAX_EXAMPLES = 5000
+
 
 @dataclasses.dataclass
 class MISResult:

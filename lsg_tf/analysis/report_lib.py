@@ -78,7 +78,7 @@ class ReportOptions:
     m: int = 6
     filter_threshold: float = 0.5
     redundancy_thresholds: tuple = tuple(round(0.05 * i, 2) for i in range(19))
-    mis_max_examples: int | None = 5000
+    mis_max_examples: int | None = mis.DEFAULT_MAX_EXAMPLES
     seed: int = 0
     batch_size: int = 256
     bootstrap_resamples: int = 2000

@@ -344,10 +344,6 @@ def _finished_metrics(run_dir: str, config: TrainConfig) -> dict | None:
     return metrics if config.epochs <= metrics.get("epochs", 0) else None
 
 
-# MIS of a finished run on a seeded subset of this many evaluation images (as the report's).
-MIS_MAX_EXAMPLES = 5000
-
-
 def class_specificity(model, gate, splits, gated: bool, threshold: float = 0.5) -> dict:
     """Φ (Eq. 2, default a and s for every model), masking (section 4.2), MIS (appendix B)
     and C_IC (Table 2, m = 6; NaN without filter weights) on the eval split.
@@ -361,7 +357,7 @@ def class_specificity(model, gate, splits, gated: bool, threshold: float = 0.5) 
     pooled, _ = features.pooled_features_and_logits(model, splits.x_test)
     kernel, bias = head.classifier_weights(model)
     information = mis.mutual_information_score(pooled, splits.y_test, splits.num_classes,
-                                               max_examples=MIS_MAX_EXAMPLES)
+                                               max_examples=mis.DEFAULT_MAX_EXAMPLES)
     c_ic = correlation.model_c_ic(model, pooled, splits.y_test, splits.num_classes)
     ambiguity = phi.filter_ambiguity(pooled, splits.y_test, kernel, bias)
     mask_gate = gate if gated else ambiguity.gate
