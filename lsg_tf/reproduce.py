@@ -12,6 +12,9 @@ again: finished stages are skipped and training resumes from its last epoch. ``-
 CIFAR-10 image-folder tree (``train/<class>/*.jpg``, ``test/<class>/*.jpg``); without it TFDS
 ``cifar10`` is read.
 ``--voc_dir`` is MSRC-v2 in the VOC layout (without it, localization is skipped).
+
+``--budget_curve=15,30,60`` instead trains STD, LSG-alternate and LSG-joint at each epoch count
+and writes the accuracy gap against epochs (``lsg_tf.reproduction.budget_curve``).
 """
 
 from __future__ import annotations
@@ -73,6 +76,12 @@ _EPOCHS = flags.DEFINE_integer("epochs", None, "With --localization=tiny_imagene
 _PAGE_ONLY = flags.DEFINE_boolean(
     "page_only", False, "Rewrite the page from the stage outputs already in --out (same other "
     "flags as the run that made them, which the page shows); trains and analyses nothing.")
+_BUDGET_CURVE = flags.DEFINE_list(
+    "budget_curve", None, "Epoch counts, e.g. 15,30,60: train STD, LSG-alternate and LSG-joint "
+    "(or --variants) at --budget with each epoch count over --seeds, then write the accuracy-"
+    "gap-against-epochs page to --out (default OUT/budget-curve; runs in RUNS_DIR/e<epochs>). "
+    "Train a curve in chunks (e.g. --budget_curve=60 --seeds=0 alone); with --page_only the "
+    "page tabulates the seeds whose runs have finished at each epoch count.")
 _TRAIN_SUBSET = flags.DEFINE_integer("train_subset", None, "With --localization=tiny_imagenet: "
                                      "a stratified training subset (smoke runs).", lower_bound=1)
 
@@ -98,11 +107,14 @@ def main(argv):
     from lsg_tf.reproduction import reproduce_lib
 
     budget = reproduce_lib.BUDGETS[_BUDGET.value]
-    runs_dir = _RUNS_DIR.value or os.path.join("runs", f"reproduce-{budget.name}")
+    curve = "-curve" if _BUDGET_CURVE.value else ""
+    runs_dir = _RUNS_DIR.value or os.path.join("runs", f"reproduce-{budget.name}{curve}")
     source = reproduce_lib.DataSource(
         dataset="image_folder" if _DATA_DIR.value else "cifar10", data_dir=_DATA_DIR.value,
         cache_dir=_CACHE_DIR.value or os.path.join(runs_dir, "cache"),
         voc_dir=_VOC_DIR.value or None)
+    if _BUDGET_CURVE.value:
+        return _budget_curve(budget, runs_dir, source)
     variants = _VARIANTS.value or (reproduce_lib.MAIN_VARIANTS + (
         reproduce_lib.ABLATIONS if _ABLATIONS.value else ()))
     if _PAGE_ONLY.value:
@@ -127,6 +139,25 @@ def _check_written_folders():
                 run_io.check_writable_folder(flag.value, name)
     except run_io.RunIOError as error:
         sys.exit(f"error: {error}")
+
+
+def _budget_curve(budget, runs_dir, source):
+    from lsg_tf.reproduction import budget_curve
+
+    out = _OUT.value if _OUT.present else os.path.join(_OUT.value, "budget-curve")
+    if len(set(_BUDGET_CURVE.value)) != len(_BUDGET_CURVE.value):
+        raise app.UsageError(f"--budget_curve: epoch counts must be distinct, got "
+                             f"{','.join(_BUDGET_CURVE.value)}")
+    seeds = _SEEDS.value or [None]
+    try:
+        points = {epochs: (None if seeds == [None] else seeds) for epochs in _BUDGET_CURVE.value}
+        path = budget_curve.reproduce_curve(
+            out, runs_dir, budget, source, points, command=display_command(sys.argv),
+            variants=tuple(_VARIANTS.value or budget_curve.CURVE_VARIANTS),
+            train=not _PAGE_ONLY.value, progress=_PROGRESS.value)
+    except ValueError as e:
+        raise app.UsageError(str(e)) from None
+    print(f"results -> {path}")
 
 
 def _tiny_imagenet():

@@ -53,15 +53,17 @@ class Budget:
     # Localization: the first this many photos with a mapped class (None = all).
     localization_max_images: int | None = None
 
-    def describe(self, attacks: bool = True) -> str:
-        """The budget in one sentence; ``attacks=False`` leaves out the attack stage's settings."""
+    def describe(self, attacks: bool = True, epochs: bool = True) -> str:
+        """The budget in one sentence; ``attacks=False`` leaves out the attack stage's settings,
+        ``epochs=False`` the number of epochs."""
         subset = (f"a stratified {self.train_subset:,}-image training subset "
                   f"(seed {cifar_setting()['seed']})"
                   if self.train_subset else "the full training set")
         test = f"a {self.test_subset:,}-image test subset" if self.test_subset \
             else "the full test set"
-        training = (f"{self.model}, {subset}, {test}, {self.epochs} epochs, batch "
-                    f"{self.batch_size}, lr schedule {self.lr_schedule}; ")
+        training = (f"{self.model}, {subset}, {test}, "
+                    + (f"{self.epochs} epochs, " if epochs else "") + "batch "
+                    + f"{self.batch_size}, lr schedule {self.lr_schedule}; ")
         analyses = (f"Φ with {self.phi_steps} Adam steps; MIS on "
                     + (f"{self.mis_max_examples:,} test images" if self.mis_max_examples
                        else "all test images"))

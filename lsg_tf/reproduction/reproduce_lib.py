@@ -158,7 +158,7 @@ def _run_key(config) -> dict:
             if k not in skip and _KEY_NEUTRAL.get(k, object()) != v}
 
 
-def _runs_key(budget: Budget, run_dirs: dict) -> str:
+def runs_key(budget: Budget, run_dirs: dict) -> str:
     """Key of an analysis stage: the budget and each run's final metrics."""
     finished = {}
     for name, run_dir in sorted(run_dirs.items(), key=lambda item: str(item[0])):
@@ -368,14 +368,14 @@ def reproduce(out_dir: str, runs_dir: str, budget: Budget, source: DataSource,
     log = StageLog(out_dir)
     seed_dirs = train_runs(budget, variants, runs_dir, source, log, seeds)
     run_dirs = {v: seed_dirs[(v, seeds[0])] for v in variants}
-    key = _runs_key(budget, run_dirs)  # the analyses' inputs: budget and trained runs
+    key = runs_key(budget, run_dirs)  # the analyses' inputs: budget and trained runs
     if "report" in stages:
         report_stage(budget, run_dirs, out_dir, source, log, key)
     if "attack_eval" in stages and attacks:
         attack_stage(budget, run_dirs, out_dir, source, log, key, progress)
     if "localization" in stages:
         localization_stage(budget, run_dirs, out_dir, source, log, key)
-    seeds_key = _runs_key(budget, seed_dirs)
+    seeds_key = runs_key(budget, seed_dirs)
     if "seeds" in stages and len(seeds) > 1:
         seeds_stage(seed_dirs, variants, out_dir, log, seeds_key, command, progress)
     required = ("report",) + (("attack_eval",) if attacks else ()) + (

@@ -8,55 +8,16 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
 
 # The VOC-folder writer of the localization tests (tests/analysis), also when this file runs
 # alone (Bazel runs one test file per target).
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "analysis"))
 from test_localization import write_voc  # noqa: E402
+from toy_cifar import CIFAR_CLASSES, TOY, cifar_tree  # noqa: E402
 
 from lsg_tf.reproduction import reproduce_lib, results_page
 
-CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-                 "ship", "truck")
-
 SEEDS = (0, 1)  # the analyses use seed 0 (the flagfile's); every variant trains with both
-TOY = reproduce_lib.Budget(
-    name="toy", train_subset=None, test_subset=None, epochs=2, batch_size=32,
-    lr_schedule="cosine", phi_steps=5, mis_max_examples=40, detect_train_per_class=(2,),
-    detect_test_per_class=2, detect_repeats=1, pgd_iter=2, pixel_images=4, pixel_iter=1,
-    pixel_population=8, ls_images=4, ls_max_candidates=8, ls_rounds=2, pgd_eps=(8 / 255, 0.3))
-
-
-def test_each_budget_trains_with_its_own_flagfile(tmp_path):
-    source = reproduce_lib.DataSource(data_dir=str(tmp_path))
-
-    def config(budget, variant):
-        return reproduce_lib.train_config(reproduce_lib.BUDGETS[budget], variant,
-                                          str(tmp_path), source)
-
-    # cifar_cpu.flags: one STD epoch, then the LSG path in epochs 3, 6, 9, 12.
-    cpu = config("cpu", "alternate")
-    assert (cpu.warmup_epochs, cpu.phase, cpu.train_subset, cpu.epochs) == (1, 0, 20000, 15)
-    assert [e for e in range(15) if cpu.schedule().path_for_epoch(e) == "lsg"] == [3, 6, 9, 12]
-    # The joint scheme trains both paths from the first epoch under every budget.
-    assert config("cpu", "joint").warmup_epochs == 0
-    # cifar.flags: Algorithm 1 as written (E % 3 == 1).
-    paper = config("paper", "alternate")
-    assert (paper.warmup_epochs, paper.phase, paper.epochs) == (0, 1, 150)
-    assert not os.path.isabs(reproduce_lib.BUDGETS["cpu"].flagfile)
-
-
-def _cifar_tree(root, per_class=(6, 5), size=32, seed=0):
-    """A CIFAR-10-shaped JPEG tree: class c is an image of mean brightness 20 c + noise."""
-    rng = np.random.default_rng(seed)
-    for split, n in zip(("train", "test"), per_class):
-        for c, name in enumerate(CIFAR_CLASSES):
-            folder = os.path.join(root, split, name)
-            os.makedirs(folder)
-            for i in range(n):
-                image = np.clip(rng.normal(20 * c + 30, 25, (size, size, 3)), 0, 255)
-                Image.fromarray(image.astype(np.uint8)).save(os.path.join(folder, f"{i}.jpg"))
 
 
 def _summary_rows(page):
@@ -74,7 +35,7 @@ def _table(page, heading):
 @pytest.fixture(scope="module")
 def toy_reproduction(tmp_path_factory):
     root = tmp_path_factory.mktemp("reproduce")
-    _cifar_tree(str(root / "cifar10"))
+    cifar_tree(str(root / "cifar10"))
     write_voc(str(root / "msrc"), "background\ncat\ndog\naeroplane\ncar\nbird\nboat\nhorse\n",
               shapes=((20, 24), (16, 16)))
     source = reproduce_lib.DataSource(data_dir=str(root / "cifar10"),
@@ -166,11 +127,11 @@ def test_changed_budget_reruns_analyses_not_training(toy_reproduction, tmp_path)
     log = reproduce_lib.StageLog(str(tmp_path))
     budget = dataclasses.replace(TOY, phi_steps=6)
     run_dirs = {n: os.path.join(runs, n) for n in reproduce_lib.MAIN_VARIANTS}
-    key = reproduce_lib._runs_key(TOY, run_dirs)
-    assert reproduce_lib._runs_key(budget, run_dirs) != key
+    key = reproduce_lib.runs_key(TOY, run_dirs)
+    assert reproduce_lib.runs_key(budget, run_dirs) != key
     log.record("report", key, 1.0)
     assert log.done("report", key)
-    assert not log.done("report", reproduce_lib._runs_key(budget, run_dirs))
+    assert not log.done("report", reproduce_lib.runs_key(budget, run_dirs))
     assert not log.done("report", key, output=str(tmp_path / "missing.json"))
 
 
