@@ -351,14 +351,11 @@ def class_specificity(model, gate, splits, gated: bool, threshold: float = 0.5) 
     Masking zeroes each class's filters, ``G[c, k] > threshold``, with the trained gate of
     an LSG run and with Φ's minimising gate of an STD run (the paper's comparison).
     """
-    from lsg_tf.analysis import correlation, head, masking, mis, phi
+    from lsg_tf.analysis import head, masking, phi
     from lsg_tf.core import features
 
     pooled, _ = features.pooled_features_and_logits(model, splits.x_test)
     kernel, bias = head.classifier_weights(model)
-    information = mis.mutual_information_score(pooled, splits.y_test, splits.num_classes,
-                                               max_examples=mis.DEFAULT_MAX_EXAMPLES)
-    c_ic = correlation.model_c_ic(model, pooled, splits.y_test, splits.num_classes)
     ambiguity = phi.filter_ambiguity(pooled, splits.y_test, kernel, bias)
     mask_gate = gate if gated else ambiguity.gate
     sweep = masking.masking_sweep(pooled, splits.y_test, kernel, bias, mask_gate, threshold)
@@ -367,8 +364,20 @@ def class_specificity(model, gate, splits, gated: bool, threshold: float = 0.5) 
     return {"phi": {"phi": ambiguity.phi, "cross_entropy": ambiguity.cross_entropy,
                     "density": ambiguity.density},
             "masking": summary,
-            "mis": {"mis": information.mis, "num_examples": information.num_examples},
-            "c_ic": c_ic}
+            **seed_numbers(model, pooled, splits.y_test, splits.num_classes)}
+
+
+def seed_numbers(model, pooled, labels, num_classes: int) -> dict:
+    """``{"mis": {"mis", "num_examples"}, "c_ic"}``: MIS (appendix B, on up to
+    :data:`~lsg_tf.analysis.mis.DEFAULT_MAX_EXAMPLES` images) and C_IC (Table 2, m = 6; NaN
+    without filter weights) of one trained model from its pooled features ``[N, K]``; one
+    number each per model, compared over seeds."""
+    from lsg_tf.analysis import correlation, mis
+
+    information = mis.mutual_information_score(pooled, labels, num_classes,
+                                               max_examples=mis.DEFAULT_MAX_EXAMPLES)
+    return {"mis": {"mis": information.mis, "num_examples": information.num_examples},
+            "c_ic": correlation.model_c_ic(model, pooled, labels, num_classes)}
 
 
 def finish_run(run_dir, model, gate, metrics, class_names) -> None:
