@@ -3,6 +3,7 @@ conv initialisation, the validation hold-out, and the numbers the seed tables ar
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 
@@ -16,7 +17,7 @@ from lsg_tf.analysis import masking
 from lsg_tf.core import backbones, lr_schedules
 from lsg_tf.core.model import LSGModel
 from lsg_tf.reporting import stats
-from lsg_tf.reproduction import scheme_table
+from lsg_tf.reproduction import run_records, scheme_table
 from lsg_tf.training import recipes
 from lsg_tf.training.optimizers import l2_weight_decay, make_learning_rate, make_optimizer
 from lsg_tf.training.train_lib import TrainConfig
@@ -365,6 +366,29 @@ def test_compare_schemes_over_two_seeds_writes_paired_table(tmp_path):
     assert results["joint"]["mis_minus_std"]["per_seed"] == pytest.approx(
         [per_run[("joint", s)]["mis"]["mis"] - per_run[("std", s)]["mis"]["mis"] for s in (0, 1)])
     assert "| joint | C_IC |" in (out / "README.md").read_text()
+
+    # Every run left a record; with the run folders gone the records stand in for them (nothing
+    # trains again) and carry the per-image answers a paired bootstrap needs.
+    for v in ("std", "joint"):
+        for s in (0, 1):
+            shutil.rmtree(out / f"{v}-s{s}")
+    again = subprocess.run(
+        [*proc.args, "--bootstrap"], cwd=ROOT, capture_output=True, text=True, timeout=400)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert not (out / "std-s0").exists()
+    from_records = json.loads((out / "results.json").read_text())
+    assert from_records["joint"]["accuracy"] == results["joint"]["accuracy"]
+    answers = {k: run_records.read_record(str(out / "runs" / f"{k}.json"))["correct"]
+               for k in ("std-s0", "joint-s0", "std-s1", "joint-s1")}
+    pooled = (np.concatenate([answers["joint-s0"], answers["joint-s1"]]).mean()
+              - np.concatenate([answers["std-s0"], answers["std-s1"]]).mean())
+    assert from_records["joint"]["accuracy_minus_std_images"]["difference"] == (
+        pytest.approx(pooled))
+    # A record stands in only for a run with the same settings.
+    other = subprocess.run([*proc.args, "--epochs=2"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=400)
+    assert other.returncode != 0
+    assert "records a run with epochs=1, now epochs=2" in other.stderr
 
 
 def test_sweep_summary_is_undefined_where_others_had_no_recall():
