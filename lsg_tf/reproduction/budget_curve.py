@@ -8,7 +8,10 @@ seeds table of :mod:`lsg_tf.reproduction.scheme_table` (``OUT/e<E>/seeds/``), an
 :mod:`lsg_tf.reproduction.budget_curve_page` draws the gap against epochs.
 
 Each point trains and is tabulated on its own, so a curve grows in chunks: train a point
-(``points={60: (0,)}``), then write the page from whatever has finished.
+(``points={60: (0,)}``), then write the page from whatever has finished. Every finished run
+leaves its record in ``OUT/e<E>/runs/`` (:mod:`lsg_tf.reproduction.run_records`): committed
+with the page, the records stand in for run folders that are gone, so points trained on
+different machines join one curve.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 
 from lsg_tf import run_io
 from lsg_tf.reporting.stats import interval_verdict
+from lsg_tf.reproduction import run_records
 from lsg_tf.reproduction.budgets import Budget, DataSource, check_seeds, main_seed, train_config
 from lsg_tf.reproduction.experiments import MAIN_VARIANTS, SEEDS_DIR
 from lsg_tf.reproduction.reproduce_lib import (
@@ -64,10 +68,15 @@ def check_points(base: Budget, points: dict) -> dict:
     return dict(sorted(checked.items()))
 
 
+def records_dir(out_dir: str | None, epochs: int) -> str | None:
+    """The folder of one point's run records under the curve's results folder."""
+    return out_dir and os.path.join(point_dir(out_dir, epochs), run_records.RECORDS_DIR)
+
+
 def train_curve(base: Budget, points: dict, runs_dir: str, source: DataSource,
-                variants=CURVE_VARIANTS) -> dict:
+                variants=CURVE_VARIANTS, out_dir: str | None = None) -> dict:
     """Trains (or resumes, or skips) every variant at every point; returns
-    ``{epochs: {(variant, seed): run folder}}``.
+    ``{epochs: {(variant, seed): run folder}}``. Runs recorded under ``out_dir`` are skipped.
 
     The flagfile's seed trains at every epoch count before any other seed, the shorter
     budgets first: the curve's shape arrives before its spread.
@@ -79,21 +88,25 @@ def train_curve(base: Budget, points: dict, runs_dir: str, source: DataSource,
             if rank < len(seeds):
                 folder = point_dir(runs_dir, epochs)
                 run_dirs[epochs].update(train_runs(epoch_budget(base, epochs), variants, folder,
-                                                   source, StageLog(folder), seeds[:rank + 1]))
+                                                   source, StageLog(folder), seeds[:rank + 1],
+                                                   records_dir(out_dir, epochs)))
     return run_dirs
 
 
 def finished_runs(base: Budget, points: dict, runs_dir: str, source: DataSource,
-                  variants=CURVE_VARIANTS) -> dict:
+                  variants=CURVE_VARIANTS, out_dir: str | None = None) -> dict:
     """``{epochs: {(variant, seed): run folder}}`` of the seeds whose runs of every variant
-    have finished (points with none are left out); trains nothing."""
+    have finished or are recorded under ``out_dir`` (points with none are left out); trains
+    nothing."""
     points = check_points(base, points)
     found = {}
     for epochs, seeds in points.items():
         budget = epoch_budget(base, epochs)
         dirs = {(v, s): train_config(budget, v, point_dir(runs_dir, epochs), source, s).output_dir
                 for s in seeds for v in variants}
-        done = [s for s in seeds if all(run_io.is_finished(dirs[(v, s)]) for v in variants)]
+        records = records_dir(out_dir, epochs)
+        done = [s for s in seeds
+                if all(run_records.is_available(records, dirs[(v, s)]) for v in variants)]
         if done:
             found[epochs] = {key: path for key, path in dirs.items() if key[1] in done}
     return found
@@ -108,18 +121,16 @@ def tabulate(base: Budget, run_dirs: dict, out_dir: str, variants, command: str,
                          f"got {list(variants)}")
     tables = {}
     for epochs, dirs in sorted(run_dirs.items()):
-        folder = point_dir(out_dir, epochs)
+        folder, records = point_dir(out_dir, epochs), records_dir(out_dir, epochs)
+        run_records.save_records(dirs, records, progress)
         seeds_stage(dirs, variants, folder, StageLog(folder),
-                    runs_key(epoch_budget(base, epochs), dirs), command, progress)
+                    runs_key(epoch_budget(base, epochs), dirs, records), command, progress,
+                    records)
         table = run_io.read_json(os.path.join(folder, SEEDS_DIR, SEEDS_JSON))
-        table["gate_target"] = {f"{v}-s{s}": _gate_target(path) for (v, s), path in dirs.items()}
+        table["gate_target"] = {f"{v}-s{s}": run_records.run_metrics(path, records).get(
+            "gate_target") for (v, s), path in dirs.items()}
         tables[epochs] = table
     return tables
-
-
-def _gate_target(run_dir: str):
-    """The run's ``gate_target`` check (None for STD and for runs older than the check)."""
-    return run_io.read_json(os.path.join(run_dir, run_io.METRICS_FILE)).get("gate_target")
 
 
 def reproduce_curve(out_dir: str, runs_dir: str, base: Budget, source: DataSource, points: dict,
@@ -135,8 +146,8 @@ def reproduce_curve(out_dir: str, runs_dir: str, base: Budget, source: DataSourc
                          f"and an LSG variant, got {list(variants)}")
     points = check_points(base, points)
     if train:
-        train_curve(base, points, runs_dir, source, variants)
-    run_dirs = finished_runs(base, points, runs_dir, source, variants)
+        train_curve(base, points, runs_dir, source, variants, out_dir)
+    run_dirs = finished_runs(base, points, runs_dir, source, variants, out_dir)
     if not run_dirs:
         raise ValueError(f"no epoch count has finished runs of every variant in {runs_dir}")
     tables = tabulate(base, run_dirs, out_dir, variants, command, progress)
@@ -157,7 +168,6 @@ def gap_change(base: Budget, run_dirs: dict, out_dir: str, variants,
     over those pairs gives its 95% interval (``{}`` with fewer than two points or no common
     seed). Written to ``OUT/gap_change.json``; skipped when the runs have not changed.
     """
-    from lsg_tf.analysis.correctness import correct_per_image
     from lsg_tf.reporting.stats import paired_bootstrap
     from lsg_tf.reproduction.reproduce_lib import fingerprint
 
@@ -172,11 +182,15 @@ def gap_change(base: Budget, run_dirs: dict, out_dir: str, variants,
     path = os.path.join(out_dir, GAP_CHANGE_JSON)
     log = StageLog(out_dir)
     key = fingerprint([runs_key(epoch_budget(base, e), {(v, s): d for (p, v, s), d
-                                                         in dirs.items() if p == e})
+                                                         in dirs.items() if p == e},
+                                records_dir(out_dir, e))
                        for e in (short, long)])
 
     def work():
-        correct = correct_per_image(dirs, progress)
+        correct = {}
+        for e in (short, long):
+            point = {k: d for k, d in dirs.items() if k[0] == e}
+            correct.update(run_records.run_answers(point, records_dir(out_dir, e), progress))
         change = {"from_epochs": short, "to_epochs": long, "seeds": seeds, "variants": {}}
         for v in variants:
             if v == "std":

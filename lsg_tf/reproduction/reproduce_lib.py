@@ -29,7 +29,7 @@ import os
 import time
 
 from lsg_tf import run_io
-from lsg_tf.reproduction import commands, results_page
+from lsg_tf.reproduction import commands, results_page, run_records
 from lsg_tf.reproduction.budgets import (  # noqa: F401  (re-exported)
     BUDGETS,
     Budget,
@@ -115,9 +115,10 @@ def _say(message: str) -> None:
 
 
 def train_runs(budget: Budget, variants, runs_dir: str, source: DataSource,
-               log: StageLog, seeds=None) -> dict:
+               log: StageLog, seeds=None, records_dir: str | None = None) -> dict:
     """Trains (or resumes, or skips when finished) every variant with every seed; returns
-    ``{(variant, seed): run folder}``.
+    ``{(variant, seed): run folder}``. A run whose record is in ``records_dir``
+    (:mod:`lsg_tf.reproduction.run_records`, same settings) is not trained again.
 
     The main variants (STD, alternate, joint) train over every seed before the ablations,
     so that their comparison over seeds is complete first.
@@ -137,6 +138,10 @@ def train_runs(budget: Budget, variants, runs_dir: str, source: DataSource,
         run_dirs[(variant, seed)] = config.output_dir
         if log.done(stage, key) and run_io.is_finished(config.output_dir):
             _say(f"train {name}: finished, skipped ({i + 1}/{len(jobs)})")
+            continue
+        if (not run_io.is_finished(config.output_dir)
+                and run_records.is_recorded(records_dir, config.output_dir, config)):
+            _say(f"train {name}: recorded in {records_dir}, skipped ({i + 1}/{len(jobs)})")
             continue
         _say(f"train {name} ({i + 1}/{len(jobs)}) -> {config.output_dir}")
         metrics = train_lib.train(config)
@@ -158,12 +163,13 @@ def _run_key(config) -> dict:
             if k not in skip and _KEY_NEUTRAL.get(k, object()) != v}
 
 
-def runs_key(budget: Budget, run_dirs: dict) -> str:
-    """Key of an analysis stage: the budget and each run's final metrics."""
+def runs_key(budget: Budget, run_dirs: dict, records_dir: str | None = None) -> str:
+    """Key of an analysis stage: the budget and each run's final metrics (of its record in
+    ``records_dir`` when its folder is gone)."""
     finished = {}
     for name, run_dir in sorted(run_dirs.items(), key=lambda item: str(item[0])):
         name = name if isinstance(name, str) else seed_run_name(*name)
-        metrics = run_io.read_json(os.path.join(run_dir, run_io.METRICS_FILE))
+        metrics = run_records.run_metrics(run_dir, records_dir)
         finished[name] = [metrics["test/accuracy"], metrics["gate_density"],
                           metrics["wall_time_seconds"]]
     return fingerprint({"budget": dataclasses.asdict(budget), "runs": finished})
@@ -306,20 +312,20 @@ def localization_stage(budget: Budget, run_dirs: dict, out_dir: str, source: Dat
 
 
 def seeds_stage(seed_dirs: dict, variants, out_dir: str, log: StageLog, key: str,
-                command: str, progress: bool) -> None:
+                command: str, progress: bool, records_dir: str | None = None) -> None:
     """Every variant over the seeds (``tools.compare_schemes --bootstrap``'s table) ->
-    ``seeds/``: numbers as mean ± std and LSG − STD paired by seed and over test images."""
-    from lsg_tf.analysis.correctness import correct_per_image
+    ``seeds/``: numbers as mean ± std and LSG − STD paired by seed and over test images
+    (runs whose folders are gone read from their records in ``records_dir``)."""
     from lsg_tf.reproduction import scheme_table
 
     seeds = sorted({seed for _, seed in seed_dirs})
     folder = os.path.join(out_dir, SEEDS_DIR)
 
     def work():
-        metrics = {run: run_io.read_json(os.path.join(run_dir, run_io.METRICS_FILE))
+        metrics = {run: run_records.run_metrics(run_dir, records_dir)
                    for run, run_dir in seed_dirs.items()}
         table = scheme_table.summary(metrics, variants, seeds,
-                                     correct_per_image(seed_dirs, progress))
+                                     run_records.run_answers(seed_dirs, records_dir, progress))
         run_io.write_json(os.path.join(folder, SEEDS_JSON),
                           {"variants": list(variants), "seeds": seeds, "table": table})
         run_io.write_text(os.path.join(folder, "README.md"),

@@ -11,6 +11,7 @@ record only stands in for a run trained with the same settings (paths aside).
 from __future__ import annotations
 
 import base64
+import json
 import os
 
 import numpy as np
@@ -78,3 +79,76 @@ def check_same_settings(record_config: dict, config: dict, path: str) -> None:
             raise RecordMismatch(
                 f"{path} records a run with {key}={old!r}, now {key}={new!r}: delete the "
                 f"record to train the run with the current settings, or use another --out")
+
+
+# --------------------------------------------------- run folders, or their records in their stead
+def record_of(records_dir: str, run_dir: str) -> str:
+    """The record of run folder ``run_dir`` in ``records_dir`` (named as the folder)."""
+    return record_path(records_dir, os.path.basename(os.path.normpath(run_dir)))
+
+
+def is_recorded(records_dir: str | None, run_dir: str, config=None) -> bool:
+    """Whether ``records_dir`` holds the record of ``run_dir``; with ``config`` (the run's
+    TrainConfig), refuses (RecordMismatch) a record trained with other settings."""
+    if not records_dir or not os.path.exists(record_of(records_dir, run_dir)):
+        return False
+    if config is not None:
+        import dataclasses
+
+        path = record_of(records_dir, run_dir)
+        check_same_settings(read_record(path)["config"], dataclasses.asdict(config), path)
+    return True
+
+
+def is_available(records_dir: str | None, run_dir: str) -> bool:
+    """A finished run folder, or the record of one."""
+    return run_io.is_finished(run_dir) or is_recorded(records_dir, run_dir)
+
+
+def save_records(run_dirs: dict, records_dir: str, progress: bool = True) -> None:
+    """Records every finished folder of ``run_dirs`` (``{key: run folder}``) whose record is
+    missing or holds other metrics (one prediction of the test set per run recorded)."""
+    from lsg_tf.analysis.correctness import correct_per_image
+
+    todo = {}
+    for key, run_dir in run_dirs.items():
+        if not run_io.is_finished(run_dir):
+            continue
+        path = record_of(records_dir, run_dir)
+        metrics = run_io.read_json(os.path.join(run_dir, run_io.METRICS_FILE))
+        if not os.path.exists(path) or not _same(read_record(path)["metrics"], metrics):
+            todo[key] = run_dir
+    for key, answer in correct_per_image(todo, progress).items():
+        run = run_io.read_run(todo[key])
+        write_record(record_of(records_dir, todo[key]), run.config, run.metrics, answer)
+
+
+def run_metrics(run_dir: str, records_dir: str | None = None) -> dict:
+    """``metrics.json`` of a finished run folder, else of its record in ``records_dir``."""
+    if run_io.is_finished(run_dir) or not is_recorded(records_dir, run_dir):
+        return run_io.read_json(os.path.join(run_dir, run_io.METRICS_FILE))
+    return read_record(record_of(records_dir, run_dir))["metrics"]
+
+
+def run_answers(run_dirs: dict, records_dir: str | None = None, progress: bool = True) -> dict:
+    """``{key: bool [N]}``, which test images each run classifies right: from its record when
+    the record holds the run's current metrics (or the folder is gone), else predicted anew."""
+    from lsg_tf.analysis.correctness import correct_per_image
+
+    answers, todo = {}, {}
+    for key, run_dir in run_dirs.items():
+        if is_recorded(records_dir, run_dir):
+            record = read_record(record_of(records_dir, run_dir))
+            current = (not run_io.is_finished(run_dir) or _same(record["metrics"], run_io.read_json(
+                os.path.join(run_dir, run_io.METRICS_FILE))))
+            if current and record["correct"] is not None:
+                answers[key] = record["correct"]
+                continue
+        todo[key] = run_dir
+    answers.update(correct_per_image(todo, progress))
+    return answers
+
+
+def _same(a: dict, b: dict) -> bool:
+    """Equal JSON values (NaN equal to NaN, as written)."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)

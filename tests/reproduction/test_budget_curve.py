@@ -3,6 +3,7 @@ numbers its page shows against the runs' own metrics, chunked training and bad i
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -101,6 +102,27 @@ def test_page_only_trains_nothing_and_tabulates_only_finished_seeds(toy_curve, c
     assert "seeds: complete, skipped" in printed and "gap_change: complete, skipped" in printed
     curve = json.load(open(os.path.join(out, "curve.json")))
     assert {r["epochs"]: r["seeds"] for r in curve["points"]} == {1: [0, 1], 2: [0]}
+
+
+def test_records_stand_in_for_run_folders_that_are_gone(toy_curve, tmp_path):
+    out, runs, source, _ = toy_curve
+    # The committed results folder, on a machine without the run folders: its tables are
+    # computed again from the records alone, and nothing trains.
+    copy, no_runs = str(tmp_path / "results"), str(tmp_path / "runs")
+    shutil.copytree(out, copy)
+    for name in ("curve.json", "gap_change.json", "README.md"):
+        os.remove(os.path.join(copy, name))
+    for epochs in POINTS:
+        shutil.rmtree(os.path.join(copy, f"e{epochs}", "seeds"))
+        assert len(os.listdir(os.path.join(copy, f"e{epochs}", "runs"))) == 3 * len(
+            POINTS[epochs])
+    budget_curve.reproduce_curve(copy, no_runs, TOY, source, POINTS, command="curve",
+                                 progress=False)
+    assert not any(files for _, _, files in os.walk(no_runs)
+                   if any(f == "metrics.json" for f in files))
+    for name in ("curve.json", "gap_change.json"):
+        assert json.load(open(os.path.join(copy, name))) == json.load(
+            open(os.path.join(out, name)))
 
 
 def test_bad_points_and_variants_are_refused(tmp_path):
