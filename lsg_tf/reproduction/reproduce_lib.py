@@ -115,10 +115,12 @@ def _say(message: str) -> None:
 
 
 def train_runs(budget: Budget, variants, runs_dir: str, source: DataSource,
-               log: StageLog, seeds=None, records_dir: str | None = None) -> dict:
+               log: StageLog, seeds=None, records_dir: str | None = None,
+               folder_seeds=()) -> dict:
     """Trains (or resumes, or skips when finished) every variant with every seed; returns
     ``{(variant, seed): run folder}``. A run whose record is in ``records_dir``
-    (:mod:`lsg_tf.reproduction.run_records`, same settings) is not trained again.
+    (:mod:`lsg_tf.reproduction.run_records`, same settings) is not trained again, unless its
+    seed is in ``folder_seeds`` (seeds whose models the caller analyses, so their folders).
 
     The main variants (STD, alternate, joint) train over every seed before the ablations,
     so that their comparison over seeds is complete first.
@@ -139,7 +141,7 @@ def train_runs(budget: Budget, variants, runs_dir: str, source: DataSource,
         if log.done(stage, key) and run_io.is_finished(config.output_dir):
             _say(f"train {name}: finished, skipped ({i + 1}/{len(jobs)})")
             continue
-        if (not run_io.is_finished(config.output_dir)
+        if (seed not in folder_seeds and not run_io.is_finished(config.output_dir)
                 and run_records.is_recorded(records_dir, config.output_dir, config)):
             _say(f"train {name}: recorded in {records_dir}, skipped ({i + 1}/{len(jobs)})")
             continue
@@ -372,7 +374,11 @@ def reproduce(out_dir: str, runs_dir: str, budget: Budget, source: DataSource,
                       source.voc_dir)
     os.makedirs(out_dir, exist_ok=True)
     log = StageLog(out_dir)
-    seed_dirs = train_runs(budget, variants, runs_dir, source, log, seeds)
+    # The analyses load seed 0's models; the other seeds enter only the seeds table, which
+    # their records (beside it, committed with the page) can stand in for.
+    records = os.path.join(out_dir, SEEDS_DIR, run_records.RECORDS_DIR)
+    seed_dirs = train_runs(budget, variants, runs_dir, source, log, seeds, records,
+                           folder_seeds=seeds[:1])
     run_dirs = {v: seed_dirs[(v, seeds[0])] for v in variants}
     key = runs_key(budget, run_dirs)  # the analyses' inputs: budget and trained runs
     if "report" in stages:
@@ -381,9 +387,10 @@ def reproduce(out_dir: str, runs_dir: str, budget: Budget, source: DataSource,
         attack_stage(budget, run_dirs, out_dir, source, log, key, progress)
     if "localization" in stages:
         localization_stage(budget, run_dirs, out_dir, source, log, key)
-    seeds_key = runs_key(budget, seed_dirs)
+    seeds_key = runs_key(budget, seed_dirs, records)
     if "seeds" in stages and len(seeds) > 1:
-        seeds_stage(seed_dirs, variants, out_dir, log, seeds_key, command, progress)
+        run_records.save_records(seed_dirs, records, progress)
+        seeds_stage(seed_dirs, variants, out_dir, log, seeds_key, command, progress, records)
     required = ("report",) + (("attack_eval",) if attacks else ()) + (
         ("localization",) if source.voc_dir else ())
     pending = [s for s in required if not log.done(s, key)]

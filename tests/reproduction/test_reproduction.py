@@ -4,6 +4,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import sys
 
 import numpy as np
@@ -291,6 +292,25 @@ def test_every_variant_over_the_seeds_has_its_table_and_claim(toy_reproduction):
         assert all(re.fullmatch(r"(\*\*does not reproduce\*\*|reproduces|inconclusive) "
                                 r"\([-+]\d\.\d{4} \[[-+]\d\.\d{4}, [-+]\d\.\d{4}\]\)", cell)
                    for cell in claims[claim]), claims[claim]
+
+
+def test_records_stand_in_for_the_other_seeds_run_folders(toy_reproduction, tmp_path):
+    out, runs, source, _ = toy_reproduction
+    names = list(reproduce_lib.MAIN_VARIANTS + reproduce_lib.ABLATIONS)
+    records = os.path.join(out, "seeds", "runs")
+    assert sorted(os.listdir(records)) == sorted(
+        f"{n}{suffix}.json" for n in names for suffix in ("", "-s1"))
+    # The committed page on a machine that has only seed 0's run folders: the seeds table is
+    # computed again from seed 1's records, and seed 1 does not train.
+    copy, copy_runs = str(tmp_path / "results"), str(tmp_path / "runs")
+    shutil.copytree(out, copy)
+    shutil.copytree(runs, copy_runs, ignore=lambda _, files: [f for f in files
+                                                               if f.endswith("-s1")])
+    os.remove(os.path.join(copy, "seeds", "seeds.json"))
+    reproduce_lib.reproduce(copy, copy_runs, TOY, source, progress=False, seeds=SEEDS)
+    assert not any(os.path.exists(os.path.join(copy_runs, f"{n}-s1")) for n in names)
+    assert json.load(open(os.path.join(copy, "seeds", "seeds.json"))) == json.load(
+        open(os.path.join(out, "seeds", "seeds.json")))
 
 
 def test_seeds_must_be_distinct_integers_with_the_flagfiles_seed(tmp_path):
